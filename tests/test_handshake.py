@@ -13,6 +13,7 @@ from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
 from websockets.utils import accept_key as ws_accept_key
 
+from wslib.exceptions import WslibError
 from wslib.handshake import (
     SAMPLE_KEY,
     HandshakeError,
@@ -145,7 +146,8 @@ def test_check_accept_requires_accept_header() -> None:
 
 
 def test_errors_share_one_base() -> None:
-    """Every handshake failure can be caught as HandshakeError."""
+    """Every handshake failure can be caught as HandshakeError, itself a WslibError."""
+    assert issubclass(HandshakeError, WslibError)
     assert issubclass(InvalidResponse, HandshakeError)
     assert issubclass(HandshakeRejected, HandshakeError)
     assert issubclass(InvalidAccept, HandshakeError)

@@ -19,6 +19,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from wslib.exceptions import WslibError
+
 __all__ = [
     "GUID",
     "SAMPLE_KEY",
@@ -43,7 +45,7 @@ SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 _HEAD_END = b"\r\n\r\n"
 
 
-class HandshakeError(Exception):
+class HandshakeError(WslibError):
     """The opening handshake did not succeed."""
 
 
