@@ -1,4 +1,4 @@
-"""Shared test settings: one timeout constant, and skips for tools outside Python.
+"""Shared test support: one timeout constant, and skips for tools outside Python.
 
 Every wait in the suite is a multiple of ``TIMEOUT``; set ``WSLIB_TIMEOUT_SCALE`` to
 stretch them all on a slow machine. A test that needs something outside Python

@@ -1,0 +1,3 @@
+from wslib.cli import main
+
+raise SystemExit(main())

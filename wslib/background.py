@@ -1,0 +1,157 @@
+"""Run a ``Server`` from plain code: a notebook cell, a script, a ``with`` block.
+
+Usage in a notebook (the cell returns at once; re-running it replaces the server)::
+
+    server = wslib.start(port=0)
+    server.url                      # 'ws://127.0.0.1:54321/'
+
+Usage in a script::
+
+    with wslib.start(port=8080) as server:
+        ...                         # the server runs while the block does
+
+    wslib.serve_forever(port=8080)  # blocks until Ctrl-C or SIGTERM
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import TracebackType
+from typing import Any, Self
+
+from . import runtime
+from .codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
+from .server import DEFAULT_HOST, DEFAULT_PORT, Server
+
+__all__ = ["BackgroundServer", "serve_forever", "start"]
+
+_by_key: dict[str, BackgroundServer] = {}
+_STOP_TIMEOUT = 10.0
+
+
+class BackgroundServer:
+    """A ``Server`` running on the kit's loop, controlled from this thread.
+
+    Its attributes mirror the server's: ``url``, ``chat_url``, ``http_url``, ``port``,
+    ``log`` (the ``LogBook`` with its output lines) and ``lines``.
+    """
+
+    def __init__(self, server: Server, key: str) -> None:
+        self.server = server
+        self.key = key
+
+    @property
+    def url(self) -> str:
+        """Return the relay's URL."""
+        return self.server.url
+
+    @property
+    def chat_url(self) -> str:
+        """Return the chat's URL."""
+        return self.server.chat_url
+
+    @property
+    def http_url(self) -> str:
+        """Return the page's URL."""
+        return self.server.http_url
+
+    @property
+    def port(self) -> int:
+        """Return the bound port."""
+        return self.server.port
+
+    @property
+    def log(self) -> Any:
+        """Return the server's ``LogBook``."""
+        return self.server.log
+
+    @property
+    def lines(self) -> list[str]:
+        """Return the server's output lines so far."""
+        return self.server.log.lines
+
+    @property
+    def running(self) -> bool:
+        """Return whether the server is listening."""
+        return self.server.running
+
+    def stop(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Close every client with ``code``, free the port, and forget this server."""
+        if self.server.running:
+            runtime.run(self.server.stop(code, reason), _STOP_TIMEOUT)
+        if _by_key.get(self.key) is self:
+            del _by_key[self.key]
+        runtime.forget(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<BackgroundServer {self.server.mode} {self.url} {state}>"
+
+
+def start(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, name: str | None = None, **options: Any
+) -> BackgroundServer:
+    """Start a ``Server`` on the kit's loop and return at once, replacing an earlier one.
+
+    A server this process started earlier under the same name (by default, the same
+    port; or "default" for port 0) is stopped first, and its clients are closed with
+    ``CLOSE_REPLACED`` (4000), which the kit's clients take as final. So re-running a
+    notebook cell never meets "address already in use" and leaves no stale clients.
+
+    Args:
+        host: The address to bind.
+        port: The port to bind; 0 picks a free one.
+        name: What identifies this server for replacement; several need distinct names.
+        **options: Passed on to ``Server`` (``mode``, ``handler``, ``history_db``, ...).
+
+    Returns:
+        The running server.
+
+    Raises:
+        PortInUseError: Another process already listens on the port.
+    """
+    key = name if name is not None else (str(port) if port else "default")
+    previous = _by_key.get(key)
+    if previous is not None:
+        previous.stop(CLOSE_REPLACED, "replaced by a new server")
+    background = BackgroundServer(Server(host, port, **options), key)
+    runtime.run(background.server.start(), _STOP_TIMEOUT)
+    _by_key[key] = background
+    runtime.remember(background)
+    return background
+
+
+def serve_forever(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) -> None:
+    """Start a server and block until Ctrl-C or SIGTERM, then stop it cleanly (code 1001).
+
+    Args:
+        host: The address to bind.
+        port: The port to bind.
+        **options: Passed on to ``Server``.
+    """
+    done = threading.Event()
+    background = start(host, port, **options)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):  # a timed wait lets Ctrl-C through on every platform
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        background.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

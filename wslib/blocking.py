@@ -1,0 +1,119 @@
+"""Blocking clients for scripts and notebook cells, run on the kit's background loop.
+
+Usage::
+
+    with SyncClient("ws://127.0.0.1:8080/") as client:
+        client.send("hello")
+        print(client.recv(timeout=5))
+
+    with SyncChatClient("ws://127.0.0.1:8080/chat", "alice") as alice:
+        alice.send("hi all")
+
+They wrap ``Client`` and ``ChatClient``: the connection lives on the kit's loop, so it keeps
+receiving (and reconnecting) while your code blocks, and ``wslib.stop_all()`` stops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from . import runtime
+from .chatclient import ChatClient
+from .client import Client, Status
+
+__all__ = ["SyncChatClient", "SyncClient"]
+
+C = TypeVar("C", bound=Client)
+
+_SETTLE_TIMEOUT = 10.0
+
+
+class _Blocking(Generic[C]):
+    def __init__(self, client: C, timeout: float | None) -> None:
+        self.client = client
+        runtime.run(client.start(timeout), None if timeout is None else timeout + 1)
+        runtime.remember(self)
+
+    @property
+    def status(self) -> Status:
+        """Return the connection's status."""
+        return self.client.status
+
+    def recv(self, timeout: float | None = None) -> Any:
+        """Block until the next received item and return it."""
+        return runtime.run(self.client.recv(timeout))
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> None:
+        """Block until ``predicate()`` holds (checked after each event on the kit's loop)."""
+        runtime.run(self.client.wait_for(predicate, timeout))
+
+    def stop(self) -> None:
+        """Close the connection (1000) and stop reconnecting."""
+        runtime.run(self.client.stop(), _SETTLE_TIMEOUT)
+        runtime.forget(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class SyncClient(_Blocking[Client]):
+    """Connect to a relay (or any WebSocket server) and block on each call.
+
+    Args:
+        url: A ``ws://`` or ``wss://`` URL.
+        timeout: How long to wait for the connection to open.
+        **options: Passed on to ``Client`` (``reconnect``, ``on_event``, ...).
+    """
+
+    def __init__(self, url: str, *, timeout: float | None = 10.0, **options: Any) -> None:
+        super().__init__(Client(url, **options), timeout)
+
+    @property
+    def received(self) -> list[str | bytes]:
+        """Return every message received so far."""
+        return list(self.client.received)
+
+    def send(self, message: str | bytes) -> None:
+        """Send one message."""
+        runtime.run(self.client.send(message))
+
+
+class SyncChatClient(_Blocking[ChatClient]):
+    """Join the kit's chat as ``name`` and block on each call.
+
+    Args:
+        url: The chat's URL, e.g. ``ws://127.0.0.1:8080/chat``.
+        name: The name to join with.
+        timeout: How long to wait for the connection to open and the join to be answered.
+        **options: Passed on to ``ChatClient``.
+    """
+
+    def __init__(
+        self, url: str, name: str, *, timeout: float | None = 10.0, **options: Any
+    ) -> None:
+        super().__init__(ChatClient(url, name, **options), timeout)
+        self.wait_for(lambda: self.client.joined or bool(self.client.errors), timeout)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Return the chat messages seen so far, each once, in order."""
+        return list(self.client.messages)
+
+    @property
+    def online(self) -> list[str]:
+        """Return who is online, as the server last said."""
+        return list(self.client.online)
+
+    def send(self, text: str, to: str | None = None) -> str:
+        """Send a chat message; return its client message id."""
+        return runtime.run(self.client.send(text, to))

@@ -1,0 +1,203 @@
+"""The ``wslib`` command: ``serve`` the article's relay, ``echo``, or ``chat`` from a terminal.
+
+Usage::
+
+    $ python -m wslib serve                      # ws://127.0.0.1:8080/ (and /chat)
+    $ python -m wslib serve --port 0             # any free port; the first line says which
+    $ python -m wslib echo --max-size 16777216
+    $ python -m wslib chat ws://127.0.0.1:8080/chat --name alice
+
+``main`` owns the only ``asyncio.run`` in the package. It returns an exit code instead of
+raising: 0 after Ctrl-C, Ctrl-D or SIGTERM, 1 when the port is taken or the server cannot
+be reached, 2 for a bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
+
+from . import __version__
+from .chatclient import ChatClient
+from .client import Client
+from .exceptions import PortInUseError
+from .logbook import LogBook
+from .server import DEFAULT_HOST, DEFAULT_MAX_SIZE, DEFAULT_PORT, Server
+from .terminal import TerminalView
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("wslib")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, not {port}")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for ``wslib`` and its subcommands."""
+    parser = argparse.ArgumentParser(prog="wslib", description="WebSockets in ten minutes.")
+    parser.add_argument("--version", action="version", version=f"wslib {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+    default_port = _port(os.environ.get("PORT", str(DEFAULT_PORT)))
+    for name, summary in (
+        ("serve", "relay each message to every other client, as the article's server does"),
+        ("echo", "send each message back to its sender"),
+    ):
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.add_argument("--host", default=DEFAULT_HOST, help="address to bind (%(default)s)")
+        sub.add_argument(
+            "--port",
+            type=_port,
+            default=default_port,
+            help="port, 0 for any (env PORT; %(default)s)",
+        )
+        sub.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, help="bytes per message")
+        sub.add_argument(
+            "--history-db", metavar="PATH", help="keep chat history in this SQLite file"
+        )
+    chat = commands.add_parser(
+        "chat",
+        help="chat from this terminal",
+        description="Chat: stdin "
+        "lines are sent, incoming messages printed; Ctrl-D or Ctrl-C quits.",
+    )
+    chat.add_argument("url", help="ws://HOST:PORT/chat for the chat, ws://HOST:PORT/ for the relay")
+    chat.add_argument("--name", help="your name (needed for /chat)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``wslib`` command line; return the exit code.
+
+    Args:
+        argv: The arguments, without the program name; default ``sys.argv[1:]``.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and errors
+        return int(exc.code or 0)
+    if args.command == "chat" and _is_chat(args.url) and not args.name:
+        print("wslib chat: --name is needed to join a chat", file=sys.stderr)
+        return 2
+    handler = _log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        if args.command == "chat":
+            return asyncio.run(_chat(args.url, args.name))
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        logger.removeHandler(handler)
+
+
+def _log_to_stderr(level: int) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.setLevel(level)
+    logger.addHandler(handler)
+    logger.setLevel(min(level, logger.getEffectiveLevel()) if logger.level else level)
+    return handler
+
+
+def _is_chat(url: str) -> bool:
+    return urlsplit(url).path.rstrip("/").endswith("/chat")
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    server = Server(
+        args.host,
+        args.port,
+        mode="echo" if args.command == "echo" else "relay",
+        history_db=args.history_db,
+        log=LogBook(sys.stdout),
+        max_size=args.max_size,
+    )
+    try:
+        await server.start()
+    except PortInUseError:
+        print(
+            f"wslib: port {args.port} on {args.host} is already in use; "
+            "stop the other server or pick another port with --port",
+            file=sys.stderr,
+        )
+        return 1
+    print(server.url, flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("listening on %s: other machines can reach this server", args.host)
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:  # also on Ctrl-C, which cancels this task: clients still get 1001
+        await server.stop()
+        server.log.flush()
+    return 0
+
+
+async def _chat(url: str, name: str | None) -> int:
+    view = TerminalView(sys.stdout)
+    client: Client = ChatClient(url, name or "") if _is_chat(url) else Client(url)
+    client.listen(view.show)
+    try:
+        await client.start()
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        print(f"wslib chat: cannot connect to {url}: {exc}", file=sys.stderr)
+        await client.stop()
+        return 1
+    try:
+        await _pump_stdin(client, view)
+    finally:
+        await client.stop()
+    return 0
+
+
+async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
+    """Return a function that reads one line of stdin without blocking the loop."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (ValueError, NotImplementedError, OSError):  # a regular file, or Windows
+        return lambda: loop.run_in_executor(None, sys.stdin.buffer.readline)
+    return reader.readline
+
+
+async def _pump_stdin(client: Client, view: TerminalView) -> None:
+    readline = await _stdin_reader()
+    closed = asyncio.ensure_future(client.wait_for(lambda: client.status.state == "closed"))
+    try:
+        while True:
+            line = asyncio.ensure_future(readline())
+            await asyncio.wait({line, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not line.done():
+                line.cancel()
+                return  # the connection closed for good
+            text = line.result().decode("utf-8", "replace").rstrip("\r\n")
+            if not line.result():
+                return  # Ctrl-D
+            if text:
+                try:
+                    await client.send(text)
+                    if not isinstance(client, ChatClient):
+                        view.sent(text)
+                except Exception as exc:  # not connected right now: say so, keep going
+                    view.problem(str(exc))
+    finally:
+        closed.cancel()

@@ -1,0 +1,81 @@
+"""The article's broadcast rule, with no sockets: who gets what, and what is logged.
+
+The article's Node.js server relays every message a client sends to every *other* open
+client, prefixed with ``Received message from peer: ``, and logs ``Received message: …``
+for each message and ``Client disconnected`` for each disconnect. ``Relay`` keeps the
+membership and answers each event with what to send to whom; the server writes it.
+
+Binary messages are relayed unchanged as binary (the article's code would have turned
+them into text) and logged by their size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .display import describe_binary, printable
+
+__all__ = ["DISCONNECT_LINE", "PEER_PREFIX", "RECEIVED_PREFIX", "Delivery", "Relay"]
+
+PEER_PREFIX = "Received message from peer: "
+RECEIVED_PREFIX = "Received message: "
+DISCONNECT_LINE = "Client disconnected"
+
+Member = TypeVar("Member", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[Member]):
+    """What one received message turns into: a payload for some members and a log line."""
+
+    recipients: list[Member]
+    payload: str | bytes
+    log_line: str
+
+
+class Relay(Generic[Member]):
+    """Keep the relay's members and decide, for each message, who receives what.
+
+    Usage::
+
+        relay: Relay[str] = Relay()
+        relay.join("alice"); relay.join("bob")
+        delivery = relay.receive("alice", "hi")
+        assert delivery.recipients == ["bob"]
+        assert delivery.payload == "Received message from peer: hi"
+    """
+
+    def __init__(self) -> None:
+        self._members: dict[Member, None] = {}  # a dict keeps join order
+
+    @property
+    def members(self) -> list[Member]:
+        """Return the current members in the order they joined."""
+        return list(self._members)
+
+    def join(self, member: Member) -> None:
+        """Add ``member``; it receives what others send from now on."""
+        self._members[member] = None
+
+    def leave(self, member: Member) -> str:
+        """Remove ``member`` and return the log line for its disconnect."""
+        self._members.pop(member, None)
+        return DISCONNECT_LINE
+
+    def receive(self, sender: Member, message: str | bytes) -> Delivery[Member]:
+        """Return the delivery for ``message`` sent by ``sender``.
+
+        Args:
+            sender: The member that sent the message; it gets nothing back.
+            message: A text or binary message.
+
+        Returns:
+            Every other member as recipients, the payload (prefixed text, or the bytes
+            unchanged) and the log line, with unsafe characters escaped.
+        """
+        recipients = [member for member in self._members if member != sender]
+        if isinstance(message, str):
+            return Delivery(recipients, PEER_PREFIX + message, RECEIVED_PREFIX + printable(message))
+        return Delivery(recipients, message, RECEIVED_PREFIX + describe_binary(message))

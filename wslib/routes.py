@@ -1,0 +1,59 @@
+"""Which route a request on the kit's one port takes, decided from the request alone.
+
+======================  =================================================
+``ws://HOST:PORT/``     the article's relay (or echo, or your own handler)
+``ws://HOST:PORT/chat`` the JSON chat (docs/chat-protocol.md)
+``GET /``               a short page that says how to connect
+``GET /healthz``        200 with a small JSON body
+anything else           404
+======================  =================================================
+"""
+
+from __future__ import annotations
+
+import enum
+from urllib.parse import urlsplit
+
+__all__ = ["Route", "classify", "welcome_text"]
+
+
+class Route(enum.Enum):
+    """Where a request goes."""
+
+    RELAY = "relay"
+    CHAT = "chat"
+    PAGE = "page"
+    HEALTH = "health"
+    NOT_FOUND = "not_found"
+
+
+_WEBSOCKET_ROUTES = {"/": Route.RELAY, "/chat": Route.CHAT}
+_HTTP_ROUTES = {"/": Route.PAGE, "/healthz": Route.HEALTH}
+
+
+def classify(target: str, upgrade: str | None) -> Route:
+    """Return the route for a request.
+
+    Args:
+        target: The request target, e.g. ``/chat?x=1``; the query is ignored.
+        upgrade: The value of the ``Upgrade`` header, or ``None``.
+
+    Returns:
+        The route; WebSocket paths need ``Upgrade: websocket``, plain pages must not have it.
+    """
+    path = urlsplit(target).path or "/"
+    if upgrade is not None and upgrade.strip().lower() == "websocket":
+        return _WEBSOCKET_ROUTES.get(path, Route.NOT_FOUND)
+    return _HTTP_ROUTES.get(path, Route.NOT_FOUND)
+
+
+def welcome_text(ws_url: str) -> str:
+    """Return the plain-text page served at ``GET /``."""
+    base = ws_url.rstrip("/")
+    return (
+        "This is a wslib WebSocket server.\n\n"
+        f"Relay:  {base}/   (every message goes to every other client)\n"
+        f"Chat:   {base}/chat   (JSON chat: names, presence, history)\n"
+        "Health: GET /healthz\n\n"
+        f"Try:  python -m wslib chat {base}/chat --name alice\n"
+    )

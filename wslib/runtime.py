@@ -1,0 +1,116 @@
+"""The kit's own event loop, in a background thread, and a register of what runs on it.
+
+In a notebook, the kernel's thread runs your cells. A server on that thread would stall
+whenever a cell blocks (``time.sleep(3)``, a blocking client, ``subprocess.run`` of the CLI
+against this very server, which would deadlock). So servers and clients started from
+plain code run on one daemon thread with its own loop, and blocking calls hand work to
+it. Scripts use the same loop, so ``with``-blocks and ``serve_forever`` need no
+``asyncio.run``.
+
+Contract:
+
+1. ``run(coro)`` submits a coroutine to the kit's loop and blocks until it finishes.
+2. Anything long-lived registers itself with ``remember`` and leaves with ``forget``.
+3. ``stop_all()`` stops everything registered, newest first; it also runs at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, Protocol, TypeVar
+
+__all__ = ["Stoppable", "forget", "kit_loop", "remember", "run", "stop_all", "submit"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("wslib.runtime")
+
+
+class Stoppable(Protocol):
+    """Something started by the kit that ``stop_all`` can stop."""
+
+    def stop(self) -> None:
+        """Stop it; calling this twice does nothing the second time."""
+
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+_running: list[Stoppable] = []
+
+
+def kit_loop() -> asyncio.AbstractEventLoop:
+    """Return the kit's event loop, starting its thread on first use."""
+    global _loop, _thread
+    with _lock:
+        if _loop is None or _thread is None or not _thread.is_alive():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def main() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            _thread = threading.Thread(target=main, name="wslib-loop", daemon=True)
+            _thread.start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Schedule ``coro`` on the kit's loop from any other thread; return its future."""
+    return asyncio.run_coroutine_threadsafe(coro, kit_loop())
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run ``coro`` on the kit's loop and block until it returns.
+
+    Raises:
+        RuntimeError: Called from the kit's own thread, where it would deadlock.
+        TimeoutError: It took longer than ``timeout`` seconds (the work is cancelled).
+    """
+    if threading.current_thread() is _thread:
+        coro.close()
+        raise RuntimeError("wslib.runtime.run() cannot be called from the kit's own loop")
+    future = submit(coro)
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise TimeoutError(f"gave up after {timeout} s") from None
+
+
+def remember(item: Stoppable) -> None:
+    """Register ``item`` so that ``stop_all`` stops it."""
+    with _lock:
+        _running.append(item)
+
+
+def forget(item: Stoppable) -> None:
+    """Unregister ``item`` (it stopped by itself or was stopped)."""
+    with _lock:
+        if item in _running:
+            _running.remove(item)
+
+
+def stop_all() -> int:
+    """Stop every server and client the kit started from this process; return how many."""
+    with _lock:
+        items = list(reversed(_running))
+    for item in items:
+        try:
+            item.stop()
+        except Exception:  # one failure must not keep the others running
+            logger.exception("could not stop %r", item)
+        forget(item)
+    return len(items)
+
+
+atexit.register(stop_all)

@@ -1,0 +1,289 @@
+"""The kit's WebSocket server: a thin adapter between sockets and the I/O-free logic.
+
+One port serves the article's relay on ``/`` (or an echo, or your own handler), the JSON
+chat on ``/chat``, a short page on ``GET /`` and ``GET /healthz`` (see ``wslib.routes``).
+``Relay`` and ``Room`` decide what to send to whom; this module only writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Literal, Self
+
+from websockets.asyncio.server import Server as _WsServer
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .codes import CLOSE_GOING_AWAY
+from .display import printable
+from .exceptions import PortInUseError
+from .history import History, MemoryHistory, SqliteHistory
+from .logbook import LogBook
+from .protocol import encode
+from .relay import RECEIVED_PREFIX, Relay
+from .room import Action, ConnId, Room, Send
+from .routes import Route, classify, welcome_text
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_MAX_SIZE", "DEFAULT_PORT", "Handler", "Mode", "Server"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_MAX_SIZE = 64 * 1024  # a chat message, not a file upload
+
+Mode = Literal["relay", "echo"]
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+logger = logging.getLogger("wslib.server")
+
+
+class Server:
+    """Serve the relay, the chat, a page and a health check on one port, on this loop.
+
+    Usage::
+
+        async with Server(port=0) as server:
+            print(server.url)          # ws://127.0.0.1:54321/
+            await server.serve_forever()
+
+    Args:
+        host: The address to bind; loopback unless you mean to expose the server.
+        port: The port to bind; 0 picks a free one (read it back from ``port``).
+        mode: ``"relay"`` (the article's broadcast) or ``"echo"`` on ``/``.
+        handler: Your own ``async def handler(connection)`` for ``/``; overrides ``mode``.
+        history: Where chat history lives; default in memory.
+        history_db: Keep chat history in this SQLite file instead (ignored with ``history``).
+        replay: How many chat messages a newcomer is shown.
+        log: Where output lines go; default a ``LogBook`` kept in memory only.
+        max_size: The largest message accepted, in bytes; larger ones close with 1009.
+        ping_interval: Seconds between keepalive pings, or ``None``.
+        ping_timeout: Seconds to wait for a pong before dropping the peer, or ``None``.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        mode: Mode = "relay",
+        handler: Handler | None = None,
+        history: History | None = None,
+        history_db: str | None = None,
+        replay: int = 100,
+        log: LogBook | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+    ) -> None:
+        self.host, self.port, self.mode = host, port, mode
+        self.log = log if log is not None else LogBook()
+        self._handler = handler
+        self._history_db = history_db
+        self._history = history
+        self._replay = replay
+        self._ws_options = {
+            "max_size": max_size,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+        }
+        self._server: _WsServer | None = None
+        self._relay: Relay[ServerConnection] = Relay()
+        self._room: Room | None = None
+        self._chat: dict[ConnId, ServerConnection] = {}
+        self._conn_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Return whether the server is listening."""
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        """Return the relay's URL, e.g. ``ws://127.0.0.1:8080/``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}/"
+
+    @property
+    def chat_url(self) -> str:
+        """Return the chat's URL, e.g. ``ws://127.0.0.1:8080/chat``."""
+        return self.url + "chat"
+
+    @property
+    def http_url(self) -> str:
+        """Return the plain HTTP URL of the page, e.g. ``http://127.0.0.1:8080/``."""
+        return "http" + self.url[2:]
+
+    @property
+    def room(self) -> Room:
+        """Return the chat room (its logic; created by ``start``)."""
+        if self._room is None:
+            raise RuntimeError("the server has not started")
+        return self._room
+
+    @property
+    def clients(self) -> int:
+        """Return how many WebSocket connections are open."""
+        return 0 if self._server is None else len(self._server.connections)
+
+    async def start(self) -> None:
+        """Bind the port and start serving; return once the server listens.
+
+        Raises:
+            PortInUseError: Another process (or server) already listens on the port.
+        """
+        if self._server is not None:
+            raise RuntimeError("the server is already running")
+        if self._history is None:
+            self._history = SqliteHistory(self._history_db) if self._history_db else MemoryHistory()
+        self._room = Room(self._history, replay=self._replay)
+        try:
+            self._server = await serve(
+                self._dispatch,
+                self.host,
+                self.port,
+                process_request=self._process_request,
+                compression=None,
+                logger=logger,
+                **self._ws_options,  # type: ignore[arg-type]
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(self.port) from None
+            raise
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("serving %s", self.url)
+
+    async def stop(
+        self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down"
+    ) -> None:
+        """Close every client with ``code``, free the port and wait until all is done."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close(code=code, reason=reason)
+        await server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if isinstance(self._history, SqliteHistory) and self._history_db:
+            self._history.close()
+            self._history = None
+        logger.info("stopped %s", self.url)
+
+    async def serve_forever(self) -> None:
+        """Start if needed, then wait until ``stop`` is called (or the task is cancelled)."""
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.wait_closed()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- routing ---------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        route = classify(request.path, request.headers.get("Upgrade"))
+        if route is Route.HEALTH:
+            body = {"status": "ok", "mode": self.mode, "clients": self.clients}
+            return _with_type(connection.respond(200, json.dumps(body)), "application/json")
+        if route is Route.PAGE:
+            return connection.respond(200, welcome_text(self.url))
+        if route is Route.NOT_FOUND:
+            return connection.respond(404, f"Not found: {request.path}\n")
+        return None
+
+    async def _dispatch(self, connection: ServerConnection) -> None:
+        route = classify(connection.request.path, "websocket")  # type: ignore[union-attr]
+        try:
+            if route is Route.CHAT:
+                await self._serve_chat(connection)
+            elif self._handler is not None:
+                await self._handler(connection)
+            elif self.mode == "echo":
+                await self._serve_echo(connection)
+            else:
+                await self._serve_relay(connection)
+        except ConnectionClosed:
+            pass  # the peer went away mid-send: nothing to clean up beyond the finally blocks
+
+    # -- the article's relay, and echo -------------------------------------------------
+
+    async def _serve_relay(self, connection: ServerConnection) -> None:
+        self._relay.join(connection)
+        try:
+            async for message in connection:
+                delivery = self._relay.receive(connection, message)
+                self.log.write(delivery.log_line)
+                broadcast(delivery.recipients, delivery.payload)
+        finally:
+            self.log.write(self._relay.leave(connection))
+
+    async def _serve_echo(self, connection: ServerConnection) -> None:
+        try:
+            async for message in connection:
+                self.log.write(self._relay.receive(connection, message).log_line)
+                await connection.send(message)
+        finally:
+            self.log.write(self._relay.leave(connection))
+
+    # -- the JSON chat -----------------------------------------------------------------
+
+    async def _serve_chat(self, connection: ServerConnection) -> None:
+        conn = next(self._conn_ids)
+        self._chat[conn] = connection
+        room = self.room
+        try:
+            async for data in connection:
+                self._perform(room.receive(conn, data))
+        finally:
+            del self._chat[conn]
+            self._perform(room.disconnect(conn))
+
+    def _perform(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                targets = [self._chat[c] for c in action.to if c in self._chat]
+                broadcast(targets, encode(action.event))
+                line = _chat_log_line(action.event)
+                if line is not None:
+                    self.log.write(line)
+            elif (connection := self._chat.get(action.conn)) is not None:
+                task = asyncio.create_task(connection.close(action.code, action.reason))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+
+def _chat_log_line(event: object) -> str | None:
+    """Return the server log line for a chat event that everyone sees, if any."""
+    if not isinstance(event, dict):
+        return None
+    kind, name = event.get("type"), printable(str(event.get("name")))
+    if kind == "message" and "to" not in event:
+        return f"{RECEIVED_PREFIX}{printable(str(event.get('text')))} (chat, from {name})"
+    if kind in ("joined", "left"):
+        return f"Chat: {name} {kind}"
+    return None
+
+
+def _with_type(response: Response, content_type: str) -> Response:
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = content_type
+    return response
