@@ -59,7 +59,7 @@ def join(**fields: object) -> str:
 
 lone_surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 clean_text = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=MAX_TEXT
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=MAX_TEXT
 ).filter(str.strip)
 
 
