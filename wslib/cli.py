@@ -29,7 +29,8 @@ from .chatclient import ChatClient
 from .client import Client
 from .exceptions import PortInUseError
 from .logbook import LogBook
-from .server import DEFAULT_HOST, DEFAULT_MAX_SIZE, DEFAULT_PORT, Server
+from .server import DEFAULT_HOST, DEFAULT_PORT, Server
+from .settings import Limits
 from .terminal import TerminalView
 
 __all__ = ["build_parser", "main"]
@@ -66,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
             default=default_port,
             help="port, 0 for any (env PORT; %(default)s)",
         )
-        sub.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, help="bytes per message")
+        sub.add_argument(
+            "--max-size",
+            type=int,
+            default=Limits().max_size,
+            help="bytes per message (%(default)s)",
+        )
         sub.add_argument(
             "--history-db", metavar="PATH", help="keep chat history in this SQLite file"
         )
@@ -126,7 +132,7 @@ async def _serve(args: argparse.Namespace) -> int:
         mode="echo" if args.command == "echo" else "relay",
         history_db=args.history_db,
         log=LogBook(sys.stdout),
-        max_size=args.max_size,
+        limits=Limits(max_size=args.max_size, max_fragment=args.max_size),
     )
     try:
         await server.start()

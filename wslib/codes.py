@@ -14,6 +14,7 @@ code  constant                meaning for a chat client
 1008  CLOSE_POLICY_VIOLATION  the peer broke a rule of the application
 1009  CLOSE_MESSAGE_TOO_BIG   a frame was larger than the receiver accepts
 1011  CLOSE_INTERNAL_ERROR    the server hit an unexpected error; reconnect
+1013  CLOSE_TRY_AGAIN_LATER   the server dropped a client that fell too far behind; reconnect
 4000  CLOSE_REPLACED          the notebook started a new server on this port; final
 4001  CLOSE_TAKEN_OVER        your name was resumed by another connection; final
 ====  ======================  ==========================================================
@@ -38,6 +39,7 @@ __all__ = [
     "CLOSE_REASONS",
     "CLOSE_REPLACED",
     "CLOSE_TAKEN_OVER",
+    "CLOSE_TRY_AGAIN_LATER",
     "FINAL",
 ]
 
@@ -48,6 +50,7 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_REPLACED = 4000
 CLOSE_TAKEN_OVER = 4001
 
@@ -61,6 +64,7 @@ CLOSE_REASONS: Mapping[int, str] = MappingProxyType(
         CLOSE_POLICY_VIOLATION: "policy violation",
         CLOSE_MESSAGE_TOO_BIG: "message too big",
         CLOSE_INTERNAL_ERROR: "internal server error",
+        CLOSE_TRY_AGAIN_LATER: "too slow: too much was waiting to be sent to you",
         CLOSE_REPLACED: "server replaced: the notebook started a new server on this port",
         CLOSE_TAKEN_OVER: "your name was resumed by another connection",
     }

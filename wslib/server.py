@@ -12,30 +12,38 @@ import errno
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from websockets.asyncio.server import Server as _WsServer
-from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .codes import CLOSE_GOING_AWAY
+from .codes import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_REASONS,
+    CLOSE_TRY_AGAIN_LATER,
+)
 from .display import printable
 from .exceptions import PortInUseError
+from .fanout import fan_out
 from .history import History, MemoryHistory, SqliteHistory
+from .limits import RateLimiter, connection_cap, origin_allowed
 from .logbook import LogBook
 from .protocol import encode
 from .relay import RECEIVED_PREFIX, Relay
 from .room import Action, ConnId, Room, Send
 from .routes import Route, classify, welcome_text
+from .settings import Limits
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_MAX_SIZE", "DEFAULT_PORT", "Handler", "Mode", "Server"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Handler", "Mode", "Server"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-DEFAULT_MAX_SIZE = 64 * 1024  # a chat message, not a file upload
 
 Mode = Literal["relay", "echo"]
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -61,9 +69,8 @@ class Server:
         history_db: Keep chat history in this SQLite file instead (ignored with ``history``).
         replay: How many chat messages a newcomer is shown.
         log: Where output lines go; default a ``LogBook`` kept in memory only.
-        max_size: The largest message accepted, in bytes; larger ones close with 1009.
-        ping_interval: Seconds between keepalive pings, or ``None``.
-        ping_timeout: Seconds to wait for a pong before dropping the peer, or ``None``.
+        limits: What the server enforces (sizes, rates, slow clients, origins, ...);
+            the defaults are listed in ``wslib.settings``.
     """
 
     def __init__(
@@ -77,9 +84,7 @@ class Server:
         history_db: str | None = None,
         replay: int = 100,
         log: LogBook | None = None,
-        max_size: int | None = DEFAULT_MAX_SIZE,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
+        limits: Limits | None = None,
     ) -> None:
         self.host, self.port, self.mode = host, port, mode
         self.log = log if log is not None else LogBook()
@@ -87,17 +92,16 @@ class Server:
         self._history_db = history_db
         self._history = history
         self._replay = replay
-        self._ws_options = {
-            "max_size": max_size,
-            "ping_interval": ping_interval,
-            "ping_timeout": ping_timeout,
-        }
+        self.limits = limits if limits is not None else Limits()
+        self._max_connections = connection_cap(self.limits.max_connections)
+        self._active = 0
         self._server: _WsServer | None = None
         self._relay: Relay[ServerConnection] = Relay()
         self._room: Room | None = None
         self._chat: dict[ConnId, ServerConnection] = {}
         self._conn_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dropping: set[ServerConnection] = set()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -132,7 +136,7 @@ class Server:
     @property
     def clients(self) -> int:
         """Return how many WebSocket connections are open."""
-        return 0 if self._server is None else len(self._server.connections)
+        return self._active
 
     async def start(self) -> None:
         """Bind the port and start serving; return once the server listens.
@@ -153,7 +157,10 @@ class Server:
                 process_request=self._process_request,
                 compression=None,
                 logger=logger,
-                **self._ws_options,  # type: ignore[arg-type]
+                max_size=(self.limits.max_size, self.limits.max_fragment),
+                ping_interval=self.limits.ping_interval,
+                ping_timeout=self.limits.ping_timeout,
+                open_timeout=self.limits.open_timeout,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -208,10 +215,23 @@ class Server:
             return connection.respond(200, welcome_text(self.url))
         if route is Route.NOT_FOUND:
             return connection.respond(404, f"Not found: {request.path}\n")
+        headers = request.headers
+        if not origin_allowed(
+            headers.get("Origin"),
+            headers.get("Host"),
+            headers.get("X-Forwarded-Host"),
+            self.limits.origins,
+        ):
+            logger.warning("refused a WebSocket from origin %s", printable(headers["Origin"]))
+            return connection.respond(403, "This origin may not connect to this server.\n")
+        if self._active >= self._max_connections:
+            logger.warning("refused a connection: %d connections open", self._active)
+            return connection.respond(503, "Too many connections; try again later.\n")
         return None
 
     async def _dispatch(self, connection: ServerConnection) -> None:
         route = classify(connection.request.path, "websocket")  # type: ignore[union-attr]
+        self._active += 1
         try:
             if route is Route.CHAT:
                 await self._serve_chat(connection)
@@ -223,16 +243,22 @@ class Server:
                 await self._serve_relay(connection)
         except ConnectionClosed:
             pass  # the peer went away mid-send: nothing to clean up beyond the finally blocks
+        finally:
+            self._active -= 1
 
     # -- the article's relay, and echo -------------------------------------------------
 
     async def _serve_relay(self, connection: ServerConnection) -> None:
         self._relay.join(connection)
+        limiter = _limiter(self.limits.relay_rate)
         try:
             async for message in connection:
+                if limiter is not None and not limiter.allow(time.monotonic()):
+                    await self._refuse_rate(connection)
+                    return
                 delivery = self._relay.receive(connection, message)
                 self.log.write(delivery.log_line)
-                broadcast(delivery.recipients, delivery.payload)
+                self._send(delivery.recipients, delivery.payload)
         finally:
             self.log.write(self._relay.leave(connection))
 
@@ -250,25 +276,60 @@ class Server:
         conn = next(self._conn_ids)
         self._chat[conn] = connection
         room = self.room
+        limiter = _limiter(self.limits.chat_rate)
         try:
             async for data in connection:
+                if limiter is not None and not limiter.allow(time.monotonic()):
+                    await self._refuse_rate(connection)
+                    return
                 self._perform(room.receive(conn, data))
         finally:
             del self._chat[conn]
+            name = room.name(conn)
             self._perform(room.disconnect(conn))
+            if name is not None and name not in room.online:
+                self.log.write(f"Chat: {printable(name)} left")
 
     def _perform(self, actions: Iterable[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
                 targets = [self._chat[c] for c in action.to if c in self._chat]
-                broadcast(targets, encode(action.event))
+                self._send(targets, encode(action.event))
                 line = _chat_log_line(action.event)
                 if line is not None:
                     self.log.write(line)
             elif (connection := self._chat.get(action.conn)) is not None:
-                task = asyncio.create_task(connection.close(action.code, action.reason))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(connection.close(action.code, action.reason))
+
+    # -- writing, and dropping those who cannot keep up ------------------------------------
+
+    def _send(self, connections: list[ServerConnection], message: str | bytes) -> None:
+        for slow in fan_out(connections, message, self.limits.write_limit):
+            self._spawn(self._drop(slow))
+
+    async def _drop(self, connection: ServerConnection) -> None:
+        """Close a client whose backlog passed ``write_limit``; abort it if it cannot take that."""
+        if connection in self._dropping:
+            return
+        self._dropping.add(connection)
+        queued = connection.transport.get_write_buffer_size()
+        logger.warning("dropped a slow client %s: %d bytes waiting", _peer(connection), queued)
+        try:
+            async with asyncio.timeout(self.limits.drop_grace):
+                await connection.close(CLOSE_TRY_AGAIN_LATER, CLOSE_REASONS[CLOSE_TRY_AGAIN_LATER])
+        except TimeoutError:
+            connection.transport.abort()  # it is not reading: the close frame cannot get through
+        finally:
+            self._dropping.discard(connection)
+
+    async def _refuse_rate(self, connection: ServerConnection) -> None:
+        logger.warning("closed %s: over the message rate limit", _peer(connection))
+        await connection.close(CLOSE_POLICY_VIOLATION, "too many messages; slow down")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 def _chat_log_line(event: object) -> str | None:
@@ -278,9 +339,18 @@ def _chat_log_line(event: object) -> str | None:
     kind, name = event.get("type"), printable(str(event.get("name")))
     if kind == "message" and "to" not in event:
         return f"{RECEIVED_PREFIX}{printable(str(event.get('text')))} (chat, from {name})"
-    if kind in ("joined", "left"):
-        return f"Chat: {name} {kind}"
+    if kind == "welcome":
+        return f"Chat: {name} joined"
     return None
+
+
+def _limiter(rate: tuple[float, float] | None) -> RateLimiter | None:
+    return None if rate is None else RateLimiter(*rate)
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "(unknown)"
 
 
 def _with_type(response: Response, content_type: str) -> Response:
