@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 from . import __version__
+from .access import is_loopback
 from .chatclient import ChatClient
 from .client import Client
 from .exceptions import PortInUseError
@@ -133,6 +134,9 @@ async def _serve(args: argparse.Namespace) -> int:
         history_db=args.history_db,
         log=LogBook(sys.stdout),
         limits=Limits(max_size=args.max_size, max_fragment=args.max_size),
+        token=None if args.token == "none" else args.token,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
     )
     try:
         await server.start()
@@ -144,8 +148,12 @@ async def _serve(args: argparse.Namespace) -> int:
         )
         return 1
     print(server.url, flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning("listening on %s: other machines can reach this server", args.host)
+    if not is_loopback(args.host):
+        logger.warning(
+            "listening on %s: other machines can reach this server%s",
+            args.host,
+            "; clients need the token in the URL above" if server.token else "",
+        )
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

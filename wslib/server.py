@@ -12,6 +12,7 @@ import errno
 import itertools
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
@@ -22,6 +23,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .access import TokenSetting, resolve_token, token_matches, with_token
 from .codes import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
@@ -71,6 +73,10 @@ class Server:
         log: Where output lines go; default a ``LogBook`` kept in memory only.
         limits: What the server enforces (sizes, rates, slow clients, origins, ...);
             the defaults are listed in ``wslib.settings``.
+        token: An access token to require, ``None`` for none, or ``"auto"`` (the
+            default): a random one when ``host`` is not loopback. ``url`` includes it.
+        certfile: A PEM certificate chain, to serve ``wss://`` (TLS) instead of ``ws://``.
+        keyfile: The certificate's private key, if not in ``certfile``.
     """
 
     def __init__(
@@ -85,8 +91,13 @@ class Server:
         replay: int = 100,
         log: LogBook | None = None,
         limits: Limits | None = None,
+        token: TokenSetting = "auto",
+        certfile: str | None = None,
+        keyfile: str | None = None,
     ) -> None:
         self.host, self.port, self.mode = host, port, mode
+        self.token = resolve_token(host, token)
+        self._ssl = _ssl_context(certfile, keyfile)
         self.log = log if log is not None else LogBook()
         self._handler = handler
         self._history_db = history_db
@@ -112,19 +123,22 @@ class Server:
 
     @property
     def url(self) -> str:
-        """Return the relay's URL, e.g. ``ws://127.0.0.1:8080/``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/"
+        """Return the relay's URL, e.g. ``ws://127.0.0.1:8080/`` (with ``?token=`` if any)."""
+        return with_token(self._base("ws") + "/", self.token)
 
     @property
     def chat_url(self) -> str:
         """Return the chat's URL, e.g. ``ws://127.0.0.1:8080/chat``."""
-        return self.url + "chat"
+        return with_token(self._base("ws") + "/chat", self.token)
 
     @property
     def http_url(self) -> str:
-        """Return the plain HTTP URL of the page, e.g. ``http://127.0.0.1:8080/``."""
-        return "http" + self.url[2:]
+        """Return the page's URL, e.g. ``http://127.0.0.1:8080/``."""
+        return with_token(self._base("http") + "/", self.token)
+
+    def _base(self, scheme: str) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}{'s' if self._ssl else ''}://{host}:{self.port}"
 
     @property
     def room(self) -> Room:
@@ -161,6 +175,7 @@ class Server:
                 ping_interval=self.limits.ping_interval,
                 ping_timeout=self.limits.ping_timeout,
                 open_timeout=self.limits.open_timeout,
+                ssl=self._ssl,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -212,10 +227,13 @@ class Server:
             body = {"status": "ok", "mode": self.mode, "clients": self.clients}
             return _with_type(connection.respond(200, json.dumps(body)), "application/json")
         if route is Route.PAGE:
-            return connection.respond(200, welcome_text(self.url))
+            return connection.respond(200, welcome_text(self._base("ws") + "/"))
         if route is Route.NOT_FOUND:
             return connection.respond(404, f"Not found: {request.path}\n")
         headers = request.headers
+        if not token_matches(request.path, headers.get("Authorization"), self.token):
+            logger.warning("refused a WebSocket without the access token")
+            return connection.respond(401, "This server needs its access token (?token=...).\n")
         if not origin_allowed(
             headers.get("Origin"),
             headers.get("Host"),
@@ -342,6 +360,14 @@ def _chat_log_line(event: object) -> str | None:
     if kind == "welcome":
         return f"Chat: {name} joined"
     return None
+
+
+def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
+    if certfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 def _limiter(rate: tuple[float, float] | None) -> RateLimiter | None:
