@@ -8,8 +8,20 @@ printed, unless ``WSLIB_REQUIRE_ALL=1`` (set by ``.ci/run``) turns the skip into
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
+import queue
 import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import pytest
 
@@ -26,3 +38,204 @@ def require(executable: str, why: str) -> str:
             pytest.fail(f"WSLIB_REQUIRE_ALL=1 but {message}")
         pytest.skip(message)
     return path
+
+
+# -- helpers for tests with real sockets and processes ------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T], timeout: float = 6 * TIMEOUT) -> T:
+    """Run an async test body on a fresh event loop; fail if it takes longer than ``timeout``."""
+
+    async def bounded() -> T:
+        async with asyncio.timeout(timeout):
+            return await coro
+
+    return asyncio.run(bounded())
+
+
+async def recv(connection: Any, timeout: float = TIMEOUT) -> Any:
+    """Return the next message on a websockets connection, or raise ``TimeoutError``."""
+    async with asyncio.timeout(timeout):
+        return await connection.recv()
+
+
+async def recv_json(connection: Any, timeout: float = TIMEOUT) -> dict[str, Any]:
+    """Return the next message on a websockets connection, decoded from JSON."""
+    value = json.loads(await recv(connection, timeout))
+    assert isinstance(value, dict)
+    return value
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Return an environment for ``python -m wslib`` that imports this checkout of wslib.
+
+    ``PYTHONUNBUFFERED`` and ``PORT`` are removed, so a test sees the CLI's own flushing
+    and default port unless it sets them.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "PORT")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+class Child:
+    """A subprocess whose stdout and stderr lines can be read with a timeout.
+
+    Use it through ``spawn``, which kills the process if the test did not end it.
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+            text=True,
+            encoding="utf-8",
+        )
+        self._out: queue.Queue[str | None] = queue.Queue()
+        self._err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self._out.put)),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self._err.append)),
+        ]
+        for reader in self._readers:
+            reader.daemon = True
+            reader.start()
+
+    @staticmethod
+    def _pump(stream: IO[str] | None, put: Callable[[Any], None]) -> None:
+        assert stream is not None
+        for line in stream:
+            put(line)
+        put(None)
+
+    def line(self, timeout: float = TIMEOUT) -> str:
+        """Return the next stdout line without its newline; fail on timeout or end of output."""
+        try:
+            line = self._out.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no stdout line within {timeout} s; stderr: {self.stderr!r}")
+        if line is None:
+            self._out.put(None)  # later calls see the end too
+            pytest.fail(f"stdout ended; exit {self.proc.poll()}, stderr: {self.stderr!r}")
+        return line.rstrip("\n")
+
+    def line_matching(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
+        """Return the first later stdout line for which ``predicate`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.line(max(deadline - time.monotonic(), 0.0))
+            if predicate(line):
+                return line
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """Wait for the process to exit and for its output to be read; return its exit code."""
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return code
+
+    def rest(self) -> list[str]:
+        """Return the stdout lines not read yet, once the process has exited."""
+        lines = []
+        while not self._out.empty():
+            line = self._out.get_nowait()
+            if line is None:
+                self._out.put(None)
+                break
+            lines.append(line.rstrip("\n"))
+        return lines
+
+    @property
+    def stderr(self) -> str:
+        """Return what the process wrote to stderr so far."""
+        return "".join(self._err)
+
+    def close(self) -> None:
+        """Kill the process if it still runs, and release its pipes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(TIMEOUT)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        for reader in self._readers:
+            reader.join(TIMEOUT)
+
+
+@contextlib.contextmanager
+def spawn(*args: str, env: dict[str, str] | None = None) -> Iterator[Child]:
+    """Run ``python *args`` with this checkout of wslib importable; kill it on exit."""
+    child = Child([sys.executable, *args], env if env is not None else child_env())
+    try:
+        yield child
+    finally:
+        child.close()
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Return whether a new socket can listen on ``port`` right now."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class LoopThread:
+    """An event loop in a thread of its own, which a test can freeze to hold a client still.
+
+    Freezing blocks the loop with a callback that waits on a ``threading.Event``: whatever
+    runs on that loop (a client, its reconnection) does nothing until ``thaw``.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._gate = threading.Event()
+        self._gate.set()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
+        """Run ``coro`` on this loop and block until it returns."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def freeze(self) -> None:
+        """Stop this loop from running anything until ``thaw``; return once it is frozen."""
+        frozen = threading.Event()
+        self._gate.clear()
+
+        def hold() -> None:
+            frozen.set()
+            self._gate.wait(4 * TIMEOUT)
+
+        self.loop.call_soon_threadsafe(hold)
+        assert frozen.wait(TIMEOUT), "the loop did not freeze"
+
+    def thaw(self) -> None:
+        """Let the loop run again."""
+        self._gate.set()
+
+    def close(self) -> None:
+        """Thaw, cancel what is left, stop the loop and join its thread."""
+        self.thaw()
+
+        async def cancel_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_rest())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(TIMEOUT)
+        self.loop.close()
