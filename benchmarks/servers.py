@@ -1,0 +1,183 @@
+"""Start, watch and stop the relay servers that the benchmarks compare.
+
+Each server prints its URL as the first stdout line. A reader thread keeps
+draining the rest of stdout, so a logging server pays for its logging but never
+blocks on a full pipe.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, cast
+
+__all__ = ["VARIANTS", "Server", "Variant", "pin", "raise_nofile"]
+
+HERE = Path(__file__).resolve().parent
+NODE = shutil.which("node")
+TASKSET = shutil.which("taskset")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A server under test: how to start it, and why it cannot run (if so)."""
+
+    name: str
+    command: tuple[str, ...]
+    needs: str  # "node" or "wslib" or "python"
+
+    def missing(self) -> str | None:
+        """Return why this variant cannot run here, or None if it can."""
+        if self.needs == "node":
+            if NODE is None:
+                return "node is not on PATH"
+            if not (HERE / "node_modules" / "ws").is_dir():
+                return "ws is not installed: run `npm ci --prefix benchmarks`"
+        if self.needs == "wslib":
+            # Ask the interpreter that will serve, from the directory it will serve in.
+            check = [PY, "-c", "import wslib.cli"]
+            done = subprocess.run(check, cwd=HERE.parent, capture_output=True, timeout=30)
+            if done.returncode != 0:
+                return "wslib.cli is not importable yet"
+        return None
+
+
+PY = sys.executable
+LOCAL = ("--host", "127.0.0.1", "--port", "0")
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("wslib", (PY, "-m", "wslib", "serve", *LOCAL), "wslib"),
+        Variant("node-article", (NODE or "node", str(HERE / "node" / "server.js"), *LOCAL), "node"),
+        Variant(
+            "node-quiet",
+            (NODE or "node", str(HERE / "node" / "server.js"), "--quiet", *LOCAL),
+            "node",
+        ),
+        Variant(
+            "websockets-broadcast", (PY, str(HERE / "baseline_websockets.py"), *LOCAL), "python"
+        ),
+    )
+}
+
+
+def pin(command: list[str], core: int) -> list[str]:
+    """Prefix ``command`` with taskset to run it on one core, where that is possible."""
+    if TASKSET is None or (os.cpu_count() or 1) < 2:
+        return command
+    return [TASKSET, "-c", str(core), *command]
+
+
+def raise_nofile() -> int:
+    """Raise this process's open-file limit to its hard limit (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+class Server:
+    """One running server process, pinned to core 0.
+
+    Steps: ``start()`` returns once the URL line arrived (or raises); read
+    ``rss_kb()`` and ``cpu_seconds()`` while it runs; ``stop()`` always.
+    """
+
+    def __init__(self, variant: Variant, cwd: Path | None = None) -> None:
+        self.variant = variant
+        self.cwd = cwd or HERE.parent
+        self.url = ""
+        self.log_lines = 0
+        # Open for the server's whole life; stop() closes it.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._first: queue.Queue[str] = queue.Queue()
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the server and return its URL.
+
+        Raises:
+            RuntimeError: if it exits or prints no URL within ``timeout`` seconds.
+        """
+        self._proc = subprocess.Popen(
+            pin(list(self.variant.command), 0),
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,  # its own process group, stopped as one
+        )
+        threading.Thread(target=self._drain, daemon=True).start()
+        try:
+            first = self._first.get(timeout=timeout)
+        except queue.Empty:
+            first = ""
+        if not first.startswith("ws://"):
+            tail = self.stderr_tail()
+            self.stop()
+            raise RuntimeError(f"{self.variant.name} printed no URL: {tail}")
+        self.url = first
+        return first
+
+    def _drain(self) -> None:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        stdout = cast(io.BufferedReader, self._proc.stdout)
+        self._first.put(stdout.readline().decode(errors="replace").strip())
+        while chunk := stdout.read1(1 << 16):
+            self.log_lines += chunk.count(b"\n")
+
+    def rss_kb(self) -> int:
+        """Return the server's resident memory (VmRSS) in KiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS line")
+
+    def cpu_seconds(self) -> float:
+        """Return the user + system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stderr_tail(self, limit: int = 300) -> str:
+        """Return the end of what the server wrote to stderr, on one line."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-limit:].replace("\n", " | ")
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+                try:
+                    os.killpg(proc.pid, signum)
+                    proc.wait(timeout=wait)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self._stderr.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
