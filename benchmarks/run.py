@@ -1,0 +1,292 @@
+"""Run the relay benchmarks: fan-out, latency and idle connections.
+
+Every server variant runs in turn, alternating run by run, on core 0; the Node
+load generator runs on core 1. Each figure is the median of several runs.
+
+Usage::
+
+    python benchmarks/run.py --quick          # one summary line, under a minute
+    python benchmarks/run.py                  # every scenario, a markdown table
+    python benchmarks/run.py --only fanout --runs 5 --variants node-quiet,wslib
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from servers import NODE, VARIANTS, Server, Variant, pin, raise_nofile
+
+LOADGEN = Path(__file__).resolve().parent / "node" / "loadgen.js"
+BASELINES = ("node-quiet", "node-article", "websockets-broadcast")
+
+
+@dataclass
+class Case:
+    """One scenario setting; ``measure`` runs it once against a started server."""
+
+    scenario: str
+    label: str
+    metric: str  # name of the figure that is compared across servers
+    unit: str
+    measure: Callable[[Server], dict[str, float]]
+    results: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+
+def loadgen(url: str, timeout: float, **options: float | str) -> subprocess.Popen[str]:
+    """Start the load generator on core 1 against ``url``."""
+    command = [NODE or "node", str(LOADGEN), "--url", url, "--timeout", str(timeout)]
+    for name, value in options.items():
+        command += [f"--{name}", str(value)]
+    return subprocess.Popen(
+        pin(command, 1),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float) -> dict[str, float]:
+    """Wait for the load generator's result line; raise unless it verified everything."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError("load generator overran its time limit") from None
+    lines = out.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {"ok": False, "error": err.strip()}
+    if not result.get("ok"):
+        raise RuntimeError(f"load generator: {result.get('error') or result}")
+    return {k: float(v) for k, v in result.items() if isinstance(v, int | float)}
+
+
+def fanout(receivers: int, deliveries: int, window: int) -> Callable[[Server], dict[str, float]]:
+    """Measure deliveries/s with ``receivers`` receivers and a bounded window."""
+    messages = max(100, deliveries // receivers)
+
+    def measure(server: Server) -> dict[str, float]:
+        cpu = server.cpu_seconds()
+        proc = loadgen(
+            server.url, 60, mode="fanout", receivers=receivers, messages=messages, window=window
+        )
+        result = finish(proc, 70)
+        result["server_cpu"] = (server.cpu_seconds() - cpu) / result["elapsed_s"]
+        return result
+
+    return measure
+
+
+def latency(rate: int, seconds: float) -> Callable[[Server], dict[str, float]]:
+    """Measure delivery latency to 100 receivers at a steady send rate."""
+
+    def measure(server: Server) -> dict[str, float]:
+        proc = loadgen(server.url, 60, mode="latency", receivers=100, rate=rate, duration=seconds)
+        return finish(proc, 70)
+
+    return measure
+
+
+def connections(count: int) -> Callable[[Server], dict[str, float]]:
+    """Measure server memory per idle connection and the time to open them."""
+
+    def measure(server: Server) -> dict[str, float]:
+        before = server.rss_kb()
+        proc = loadgen(server.url, 90, mode="connections", receivers=count, concurrency=64)
+        try:
+            return idle(server, proc, before, count)
+        finally:
+            if proc.poll() is None:  # an error left it waiting: stop it
+                proc.kill()
+                proc.communicate()
+
+    return measure
+
+
+def idle(server: Server, proc: subprocess.Popen[str], before: int, count: int) -> dict[str, float]:
+    """Read the server's memory while the load generator holds its connections open."""
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    opened = proc.stdout.readline()  # bounded by the load generator's own timeout
+    if not opened.startswith('{"event":"open"'):
+        return finish(proc, 10)  # raises with the load generator's error
+    time.sleep(0.5)  # let the server finish its per-connection bookkeeping
+    after = server.rss_kb()
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    result = finish(proc, 100)
+    result["open_s"] = float(json.loads(opened)["open_s"])
+    result["kb_per_conn"] = (after - before) * 1.024 / count  # KiB -> kB
+    result["rss_mb"] = after * 1.024 / 1000
+    return result
+
+
+def cases(quick: bool) -> list[Case]:
+    """Return the scenario settings for a quick or a full run."""
+    if quick:
+        return [
+            Case("fan-out", "N=100", "deliveries_per_s", "deliveries/s", fanout(100, 100_000, 64))
+        ]
+    return [
+        *(
+            Case("fan-out", f"N={n}", "deliveries_per_s", "deliveries/s", fanout(n, 400_000, 64))
+            for n in (10, 100, 1000)
+        ),
+        *(
+            Case("latency", f"100 rcv, {r} msg/s", "p99_ms", "p99 ms", latency(r, 5))
+            for r in (200, 1000)
+        ),
+        *(
+            Case("connections", f"{c} idle", "kb_per_conn", "kB/conn", connections(c))
+            for c in (1000, 5000, 10000)
+        ),
+    ]
+
+
+def run_case(case: Case, variants: list[Variant], runs: int, deadline: float) -> list[str]:
+    """Run ``case`` ``runs`` times per variant, alternating; return the errors."""
+    errors: list[str] = []
+    for _ in range(runs):
+        for variant in variants:
+            if time.monotonic() > deadline:
+                return [*errors, f"{case.scenario} {case.label}: time budget spent"]
+            with Server(variant) as server:
+                try:
+                    server.start()
+                    result = case.measure(server)
+                except (RuntimeError, OSError, ValueError) as exc:
+                    errors.append(f"{case.scenario} {case.label} {variant.name}: {exc}")
+                    continue
+            case.results.setdefault(variant.name, []).append(result)
+    return errors
+
+
+def median(case: Case, variant: str, key: str) -> float | None:
+    """Return the median of ``key`` over the runs of ``variant``, if any."""
+    values = [r[key] for r in case.results.get(variant, []) if key in r]
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None) -> str:
+    """Format a figure with about three significant digits."""
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def ratios(case: Case, variant: str) -> list[str]:
+    """Return this variant's median over each baseline's median, as ``0.77x``."""
+    mine = median(case, variant, case.metric)
+    cells = []
+    for base in BASELINES:
+        theirs = median(case, base, case.metric)
+        cells.append(f"{mine / theirs:.2f}x" if mine is not None and theirs else "-")
+    return cells
+
+
+def details(case: Case, variant: str) -> str:
+    """Return the secondary figures of a row."""
+
+    def m(key: str) -> str:
+        return fmt(median(case, variant, key))
+
+    if case.scenario == "fan-out":
+        return f"server CPU {m('server_cpu')}, load generator CPU {m('loadgen_cpu')}"
+    if case.scenario == "latency":
+        return f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms"
+    return f"open {m('open_s')} s, RSS {m('rss_mb')} MB"
+
+
+def table(done: list[Case]) -> str:
+    """Return a markdown table of every case and variant."""
+    head = ["scenario", "setting", "server", "median", "min-max", "runs"]
+    head += [f"x {b}" for b in BASELINES] + ["also"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case in done:
+        for variant, runs in case.results.items():
+            values = [r[case.metric] for r in runs]
+            row = [
+                case.scenario,
+                case.label,
+                variant,
+                f"{fmt(median(case, variant, case.metric))} {case.unit}",
+                f"{fmt(min(values))}-{fmt(max(values))}",
+                str(len(values)),
+            ]
+            lines.append(
+                "| " + " | ".join(row + ratios(case, variant) + [details(case, variant)]) + " |"
+            )
+    return "\n".join(lines)
+
+
+def summary(case: Case) -> str:
+    """Return one line: each variant's median and its ratios to the baselines."""
+    parts = []
+    for variant in case.results:
+        shown = [
+            f"{c} {b}"
+            for c, b in zip(ratios(case, variant), BASELINES, strict=True)
+            if b != variant and c != "-"
+        ]
+        extra = f" ({', '.join(shown)})" if shown else ""
+        parts.append(f"{variant} {fmt(median(case, variant, case.metric))}{extra}")
+    return f"{case.scenario} {case.label} {case.unit}, median: " + "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and print the results; return 0 if every run verified."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fan-out N=100 only, one line")
+    parser.add_argument("--runs", type=int, default=3, help="runs per variant (default 3)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument("--only", choices=["fan-out", "latency", "connections"])
+    parser.add_argument("--budget", type=float, help="seconds before no new run starts")
+    parser.add_argument("--json", type=Path, help="also write every run's raw figures here")
+    args = parser.parse_args(argv)
+
+    raise_nofile()
+    variants: list[Variant] = []
+    for name in args.variants.split(","):
+        variant = VARIANTS.get(name)
+        reason = "unknown variant" if variant is None else variant.missing()
+        if variant is None or reason:
+            print(f"skipping {name}: {reason}", file=sys.stderr)
+        else:
+            variants.append(variant)
+    if not variants:
+        print("no server variant can run", file=sys.stderr)
+        return 1
+
+    budget = args.budget or (45.0 if args.quick else 1800.0)
+    deadline = time.monotonic() + budget
+    todo = [c for c in cases(args.quick) if args.only in (None, c.scenario)]
+    errors: list[str] = []
+    load = os.getloadavg()[0]
+    for case in todo:
+        errors += run_case(case, variants, args.runs, deadline)
+    if args.json:
+        raw = {f"{c.scenario} {c.label}": c.results for c in todo}
+        args.json.write_text(json.dumps(raw, indent=1) + "\n")
+    for error in dict.fromkeys(errors):  # a broken server repeats one error
+        print(f"error: {error}", file=sys.stderr)
+    if args.quick:
+        print(summary(todo[0]))
+    else:
+        print(table(todo))
+        print(f"\nLoad average (1 min) before: {load:.2f}, after: {os.getloadavg()[0]:.2f}.")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
