@@ -1,0 +1,158 @@
+"""Tests for wslib.routes: which route a request takes, and what each route answers on a port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import pytest
+from support import TIMEOUT, recv, recv_json, run_async
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from wslib import Server
+from wslib.routes import Route, classify, welcome_text
+
+
+@pytest.mark.parametrize(
+    ("target", "upgrade", "route"),
+    [
+        ("/", "websocket", Route.RELAY),
+        ("/", "WebSocket", Route.RELAY),
+        ("/?token=abc", "websocket", Route.RELAY),
+        ("/chat", "websocket", Route.CHAT),
+        ("/chat?x=1", " websocket ", Route.CHAT),
+        ("/", None, Route.PAGE),
+        ("/healthz", None, Route.HEALTH),
+        ("/healthz?verbose=1", None, Route.HEALTH),
+        ("/chat", None, Route.NOT_FOUND),
+        ("/healthz", "websocket", Route.NOT_FOUND),
+        ("/nope", None, Route.NOT_FOUND),
+        ("/nope", "websocket", Route.NOT_FOUND),
+        ("/chat/", "websocket", Route.NOT_FOUND),
+        ("", None, Route.PAGE),
+        ("/", "h2c", Route.PAGE),
+    ],
+)
+def test_classify_picks_the_route_from_path_and_upgrade(
+    target: str, upgrade: str | None, route: Route
+) -> None:
+    """A request's path (without query) and Upgrade header decide its route."""
+    assert classify(target, upgrade) is route
+
+
+def test_welcome_text_names_both_websocket_urls() -> None:
+    """The text page tells a reader the relay's and the chat's URLs and how to join."""
+    text = welcome_text("ws://127.0.0.1:9000/")
+    assert "ws://127.0.0.1:9000/ " in text
+    assert "ws://127.0.0.1:9000/chat" in text
+    assert "python -m wslib chat ws://127.0.0.1:9000/chat --name" in text
+
+
+@dataclass
+class Reply:
+    """A parsed HTTP response."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def http_get(port: int, target: str) -> Reply:
+    """Send a plain HTTP/1.1 GET (no Upgrade) and read the whole response."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        async with asyncio.timeout(TIMEOUT):
+            data = await reader.read()  # the server closes after answering
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    length = int(headers["content-length"])
+    assert len(body) == length
+    return Reply(int(status_line.split()[1]), headers, body)
+
+
+def test_get_root_serves_a_text_page_saying_how_to_connect() -> None:
+    """A plain GET / answers 200 with a text page naming the server's own URLs."""
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            reply = await http_get(server.port, "/")
+            assert reply.status == 200
+            assert reply.headers["content-type"].startswith("text/plain")
+            text = reply.body.decode()
+            assert f"ws://127.0.0.1:{server.port}/chat" in text
+
+    run_async(body())
+
+
+def test_healthz_answers_json_with_mode_and_client_count() -> None:
+    """GET /healthz answers 200 with a JSON body giving status, mode and open clients."""
+
+    async def body() -> None:
+        async with Server(port=0, mode="echo") as server:
+            reply = await http_get(server.port, "/healthz")
+            assert reply.status == 200
+            assert reply.headers["content-type"] == "application/json"
+            assert json.loads(reply.body) == {"status": "ok", "mode": "echo", "clients": 0}
+            async with connect(server.url) as client:
+                await client.send("ping")
+                await recv(client)  # the connection is counted once it is served
+                reply = await http_get(server.port, "/healthz?x=1")
+                assert json.loads(reply.body)["clients"] == 1
+
+    run_async(body())
+
+
+@pytest.mark.parametrize("target", ["/nope", "/chat", "/healthz/", "/index.html"])
+def test_unknown_http_paths_get_404(target: str) -> None:
+    """A plain GET of any path but / and /healthz answers 404."""
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            reply = await http_get(server.port, target)
+            assert reply.status == 404
+
+    run_async(body())
+
+
+@pytest.mark.parametrize("path", ["/nope", "/healthz", "/chat/x"])
+def test_websocket_on_an_unknown_path_is_refused_with_404(path: str) -> None:
+    """A WebSocket handshake on a path other than / and /chat is refused with HTTP 404."""
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            with pytest.raises(InvalidStatus) as caught:
+                async with connect(f"ws://127.0.0.1:{server.port}{path}"):
+                    pass
+            assert caught.value.response.status_code == 404
+
+    run_async(body())
+
+
+def test_chat_path_speaks_the_json_chat_while_root_relays() -> None:
+    """On one port, /chat answers a join with a welcome while / relays as the article does."""
+
+    async def body() -> None:
+        async with (
+            Server(port=0) as server,
+            connect(server.chat_url) as chat,
+            connect(server.url) as alice,
+            connect(server.url) as bob,
+        ):
+            await chat.send(json.dumps({"type": "join", "name": "alice"}))
+            welcome = await recv_json(chat)
+            assert welcome["type"] == "welcome"
+            assert welcome["online"] == ["alice"]
+            await alice.send("relayed")
+            assert await recv(bob) == "Received message from peer: relayed"
+
+    run_async(body())
