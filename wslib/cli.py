@@ -77,11 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--history-db", metavar="PATH", help="keep chat history in this SQLite file"
         )
+        sub.add_argument(
+            "--token",
+            default="auto",
+            help="access token clients must present; 'none' for none "
+            "(default: a random one when --host is not loopback)",
+        )
+        sub.add_argument("--certfile", help="PEM certificate: serve wss:// (TLS)")
+        sub.add_argument("--keyfile", help="the certificate's private key, if separate")
     chat = commands.add_parser(
         "chat",
         help="chat from this terminal",
-        description="Chat: stdin "
-        "lines are sent, incoming messages printed; Ctrl-D or Ctrl-C quits.",
+        description="Send stdin lines, print what arrives; Ctrl-D or Ctrl-C quits.",
     )
     chat.add_argument("url", help="ws://HOST:PORT/chat for the chat, ws://HOST:PORT/ for the relay")
     chat.add_argument("--name", help="your name (needed for /chat)")
