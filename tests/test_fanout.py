@@ -1,0 +1,212 @@
+"""Tests for wslib.fanout: the bytes are websockets' own, written once, never to the slow.
+
+``fan_out`` writes pre-built frames straight to each transport, below websockets' public
+API. These tests hold it to the bytes websockets' ``broadcast()`` writes for the same
+message, on real ``ServerConnection`` objects whose transport is a recording stub, so that
+a change in websockets that breaks the shortcut fails here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rawclient import RawClient
+from support import run_async
+from websockets.asyncio.client import connect
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
+from websockets.server import ServerProtocol
+
+from wslib import Server
+from wslib.fanout import fan_out, frame_bytes
+from wslib.frames import Opcode
+
+# Payload lengths on both sides of the 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
+SIZES = [0, 1, 125, 126, 127, 1000, 65535, 65536, 65537, 200_000]
+
+
+class TransportStub(asyncio.Transport):
+    """A transport that records what is written and reports a chosen backlog."""
+
+    def __init__(self, backlog: int = 0) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+        self.backlog = backlog
+
+    @property
+    def written(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def write(self, data: Any) -> None:
+        self.chunks.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def connection(backlog: int = 0, state: State = OPEN) -> tuple[ServerConnection, TransportStub]:
+    """Return a server connection in ``state`` on a stub transport (call on a running loop)."""
+    conn = ServerConnection(ServerProtocol(), server=None)  # type: ignore[arg-type]
+    transport = TransportStub(backlog)
+    # The base class's hook: the server's own would start a handler task for a real server.
+    Connection.connection_made(conn, transport)
+    conn.protocol.state = state
+    return conn, transport
+
+
+def text_of(size: int) -> str:
+    """Return text whose UTF-8 form is ``size`` bytes, with multi-byte characters in it."""
+    return "é" * (size // 2) + "x" * (size % 2)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", ["text", "binary"])
+def test_fan_out_writes_the_same_bytes_as_broadcast(kind: str, size: int) -> None:
+    """For text and binary of every length form, fan_out writes what broadcast() writes."""
+    message: str | bytes = text_of(size) if kind == "text" else bytes(range(256)) * (size // 256)
+    message = message if kind == "text" else bytes(message) + b"\x07" * (size % 256)
+
+    async def body() -> None:
+        theirs, their_transport = connection()
+        ours, our_transport = connection()
+        broadcast([theirs], message)
+        assert fan_out([ours], message, None) == []
+        assert our_transport.written == their_transport.written
+        assert len(our_transport.chunks) == 1
+
+    run_async(body())
+
+
+def test_fan_out_frames_a_message_once_for_all_recipients() -> None:
+    """Every recipient is handed the very same bytes object: the frame is built once."""
+
+    async def body() -> None:
+        pairs = [connection() for _ in range(5)]
+        fan_out([conn for conn, _ in pairs], "hello, all", None)
+        chunks = [transport.chunks[0] for _, transport in pairs]
+        assert all(chunk is chunks[0] for chunk in chunks)
+        assert chunks[0] == frame_bytes("hello, all")
+
+    run_async(body())
+
+
+@pytest.mark.parametrize("state", [CONNECTING, CLOSING, CLOSED], ids=lambda s: s.name)
+def test_fan_out_skips_connections_that_are_not_open(state: State) -> None:
+    """A connection still opening, closing or closed gets nothing and is not called slow."""
+
+    async def body() -> None:
+        shut, shut_transport = connection(state=state)
+        open_, open_transport = connection()
+        assert fan_out([shut, open_], "hi", 1024) == []
+        assert shut_transport.chunks == []
+        assert open_transport.written == frame_bytes("hi")
+
+    run_async(body())
+
+
+def test_fan_out_skips_a_connection_in_the_middle_of_a_fragmented_message() -> None:
+    """A connection busy sending a fragmented message is skipped, as broadcast() does."""
+
+    async def body() -> None:
+        busy, busy_transport = connection()
+        busy.send_in_progress = asyncio.get_running_loop().create_future()
+        assert fan_out([busy], "hi", None) == []
+        assert busy_transport.chunks == []
+
+    run_async(body())
+
+
+def test_fan_out_leaves_out_and_returns_connections_over_the_limit() -> None:
+    """A backlog over the limit means no write and a place in the returned list; at it, a write."""
+
+    async def body() -> None:
+        over, over_transport = connection(backlog=1025)
+        at, at_transport = connection(backlog=1024)
+        assert fan_out([over, at], "hi", 1024) == [over]
+        assert over_transport.chunks == []
+        assert at_transport.written == frame_bytes("hi")
+
+    run_async(body())
+
+
+def test_fan_out_without_a_limit_writes_whatever_the_backlog() -> None:
+    """With ``limit=None`` nobody is skipped for being slow."""
+
+    async def body() -> None:
+        slow, transport = connection(backlog=10**9)
+        assert fan_out([slow], b"\x00", None) == []
+        assert transport.written == frame_bytes(b"\x00")
+
+    run_async(body())
+
+
+def test_fan_out_defers_to_broadcast_when_an_extension_was_negotiated() -> None:
+    """With permessage-deflate on a connection, the bytes are broadcast()'s compressed ones."""
+
+    async def body() -> None:
+        theirs, their_transport = connection()
+        ours, our_transport = connection()
+        for conn in (theirs, ours):
+            conn.protocol.extensions = [PerMessageDeflate(False, False, 15, 15)]
+        message = "compress me " * 50
+        broadcast([theirs], message)
+        fan_out([ours], message, None)
+        assert our_transport.written == their_transport.written
+        assert our_transport.written != frame_bytes(message)
+
+    run_async(body())
+
+
+@pytest.mark.parametrize("size", [125, 126, 65535, 65536])
+def test_a_relayed_message_arrives_as_one_unmasked_frame_on_the_wire(size: int) -> None:
+    """Through a real server, a client reads one unmasked, final frame holding the message."""
+    payload = b"\x01" * size
+
+    async def body() -> None:
+        async with (
+            Server(port=0) as server,
+            connect(server.url, max_size=None) as alice,
+        ):
+            reader = await RawClient.connect(server.port)
+            try:
+                await alice.send(payload)
+                received = await reader.read_frame()
+                assert received is not None
+                assert (received.opcode, received.fin, received.masked) == (
+                    Opcode.BINARY,
+                    True,
+                    False,
+                )
+                assert received.payload == payload
+            finally:
+                await reader.close()
+
+    run_async(body())
