@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wslib {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
-    default_port = _port(os.environ.get("PORT", str(DEFAULT_PORT)))
+    # A string default goes through ``type`` too, so a bad PORT is a usage error, not a crash.
+    default_port = os.environ.get("PORT", str(DEFAULT_PORT))
     for name, summary in (
         ("serve", "relay each message to every other client, as the article's server does"),
         ("echo", "send each message back to its sender"),
