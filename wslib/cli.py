@@ -179,6 +179,11 @@ async def _chat(url: str, name: str | None) -> int:
     client.listen(view.show)
     try:
         await client.start()
+        if isinstance(client, ChatClient):
+            # A line sent before the welcome only waits in ``pending``, and piped input can
+            # end (and the client exit) before the welcome comes: so wait for it first.
+            chat = client
+            await chat.wait_for(lambda: chat.joined or bool(chat.errors), 10.0)
     except (ConnectionError, TimeoutError, OSError) as exc:
         print(f"wslib chat: cannot connect to {url}: {exc}", file=sys.stderr)
         await client.stop()
