@@ -100,7 +100,7 @@ class Child:
             encoding="utf-8",
         )
         self._out: queue.Queue[str | None] = queue.Queue()
-        self._err: list[str] = []
+        self._err: list[str | None] = []
         self._readers = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, self._out.put)),
             threading.Thread(target=self._pump, args=(self.proc.stderr, self._err.append)),
@@ -156,7 +156,7 @@ class Child:
     @property
     def stderr(self) -> str:
         """Return what the process wrote to stderr so far."""
-        return "".join(self._err)
+        return "".join(line for line in self._err if line is not None)
 
     def close(self) -> None:
         """Kill the process if it still runs, and release its pipes."""
