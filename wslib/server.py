@@ -20,6 +20,7 @@ from typing import Any, Literal, Self
 
 from websockets.asyncio.server import Server as _WsServer
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -222,6 +223,13 @@ class Server:
     # -- routing ---------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        try:
+            return self._answer(connection, request)
+        except MultipleValuesError as exc:  # e.g. two Origin headers: ambiguous, so refuse
+            logger.warning("refused a request with a repeated %s header", printable(str(exc)))
+            return connection.respond(400, f"Repeated header: {exc}\n")
+
+    def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         route = classify(request.path, request.headers.get("Upgrade"))
         if route is Route.HEALTH:
             body = {"status": "ok", "mode": self.mode, "clients": self.clients}
