@@ -1,0 +1,435 @@
+"""Chat panes for notebooks: ipywidgets views of live clients, and of a server's log.
+
+Usage in a notebook::
+
+    server = wslib.start(port=0)
+    panes = wslib.chat_panes(server, "Alice", "Bob")   # two live relay clients, side by side
+    alice, bob = panes
+    panes                                              # shows them
+
+    alice.send("hi Bob")                   # the same as typing it and pressing Enter
+    bob.wait_for_line("hi Bob")            # blocks until Bob's log has it
+    wslib.ServerLog(server)                # the server's output lines, live
+
+How a pane works:
+
+1. Its state is a ``Transcript`` (``wslib.transcript``): status and lines, no widgets.
+2. Its client runs on the kit's background loop (``wslib.runtime``), so messages keep
+   arriving, and the pane keeps updating, while a cell blocks.
+3. What you type goes to that loop with ``runtime.submit``; the kernel handles the widget's
+   event first, so while a cell is running, a send waits for the kernel to be free.
+4. The view is redrawn by setting widget traits from the loop, never through an
+   ``Output`` context; every text is escaped before it reaches an ``HTML`` widget.
+
+The text box commits its text when you press Enter, click Send, or leave the box
+(ipywidgets' ``continuous_update=False``); each commit is sent. The committed value
+carries the text itself, so no keystroke typed before Enter can be lost, however fast
+Enter follows it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import html
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+from . import runtime
+from .background import BackgroundServer
+from .chatclient import ChatClient
+from .client import Backoff, Client, Status
+from .codes import FINAL
+from .display import printable
+from .transcript import Kind, Line, Transcript
+
+__all__ = [
+    "ChatPane",
+    "PaneMode",
+    "PaneRow",
+    "ServerLog",
+    "View",
+    "chat_panes",
+    "render_lines",
+    "side_by_side",
+]
+
+PaneMode = Literal["relay", "chat"]
+
+_LOG_STYLE = (
+    "height: 14em; overflow-y: auto; display: flex; flex-direction: column-reverse;"
+    " border: 1px solid var(--jp-border-color1, #bbb); padding: 4px;"
+    " font-family: var(--jp-code-font-family, monospace); font-size: 12px;"
+)
+_LINE_STYLES: dict[Kind, str] = {
+    "local": "color: #1b6e3a; font-weight: bold;",
+    "peer": "",
+    "system": "color: #777; font-style: italic;",
+    "error": "color: #b00020;",
+}
+
+
+def _css_name(name: str) -> str:
+    """Return ``name`` as a piece of a CSS class name (letters, digits, ``-``, ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", name) or "-"
+
+
+def _escape(text: str) -> str:
+    """Return ``text`` safe to place inside HTML: printable, then HTML-escaped."""
+    return html.escape(printable(text), quote=True)
+
+
+def render_lines(lines: list[Line]) -> str:
+    """Return the HTML of a scrolling log that shows ``lines``, newest at the bottom.
+
+    The outer box lays its one child out in reverse (``column-reverse``), which keeps the
+    view scrolled to the bottom as lines are added, with no script.
+    """
+    body = "".join(
+        f'<div class="chat-line chat-{line.kind}" style="{_LINE_STYLES[line.kind]}">'
+        f"{_escape(str(line))}</div>"
+        for line in lines
+    )
+    return f'<div class="chat-log" style="{_LOG_STYLE}"><div>{body}</div></div>'
+
+
+class View:
+    """Display as ``self.widget`` does, but with this object's own text ``repr``.
+
+    The views below hold their widget rather than being one: an ipywidget already owns
+    names such as ``log`` and ``send``, which a pane needs for its own meaning.
+    """
+
+    widget: Any
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        data["text/plain"] = repr(self)  # nbval compares this text
+        return data
+
+
+class ChatPane(View):
+    """Show a live client of the kit's server: name, status, log, text box and Send.
+
+    Args:
+        target: A server from ``wslib.start`` or a URL; with a server, ``mode`` picks
+            the relay (``/``) or the chat (``/chat``).
+        name: The participant's name: the pane's title and, in chat mode, the name it joins
+            with. The pane's widget (``widget``, a ``VBox``) gets the CSS classes
+            ``chat-pane`` and ``chat-pane-<name>``.
+        mode: ``"relay"`` (the article's broadcast) or ``"chat"`` (the JSON chat).
+        reconnect: Passed on to the client: a ``Backoff``, ``True`` or ``False``.
+        keep: How many lines the log keeps.
+        wait: Block until the pane is open (in chat mode: joined) before returning.
+        timeout: How long ``wait`` may take, in seconds.
+
+    Raises:
+        ConnectionError: ``wait`` was set and the connection closed before it opened.
+        TimeoutError: ``wait`` was set and the pane did not open within ``timeout``.
+    """
+
+    def __init__(
+        self,
+        target: BackgroundServer | str,
+        name: str,
+        *,
+        mode: PaneMode = "relay",
+        reconnect: Backoff | bool = True,
+        keep: int = 500,
+        wait: bool = True,
+        timeout: float = 10.0,
+    ) -> None:
+        if mode not in ("relay", "chat"):
+            raise ValueError(f"mode must be 'relay' or 'chat', not {mode!r}")
+        if isinstance(target, BackgroundServer):
+            url = target.chat_url if mode == "chat" else target.url
+        else:
+            url = target
+        self.name, self.mode, self.url = name, mode, url
+        self.transcript = Transcript(name, keep=keep)
+        self.client: Client = (
+            ChatClient(url, name, reconnect=reconnect)
+            if mode == "chat"
+            else Client(url, reconnect=reconnect)
+        )
+
+        self.header = widgets.HTML()
+        self.log_view = widgets.HTML()
+        self.input = widgets.Text(
+            placeholder=f"message from {name}, then Enter",
+            continuous_update=False,
+            layout=widgets.Layout(flex="1 1 auto", width="auto"),
+        )
+        self.button = widgets.Button(description="Send", button_style="primary")
+        self.header.add_class("chat-header")
+        self.log_view.add_class("chat-log-view")
+        self.input.add_class("chat-input")
+        self.button.add_class("chat-send")
+        self.widget = widgets.VBox(
+            [self.header, self.log_view, widgets.HBox([self.input, self.button])],
+            layout=widgets.Layout(width="360px", margin="0 8px 8px 0"),
+        )
+        self.widget.add_class("chat-pane")
+        self.widget.add_class(f"chat-pane-{_css_name(name)}")
+
+        self._render_lock = threading.Lock()
+        self._rendered = -1
+        self._render()
+        self.input.observe(self._on_commit, names="value")
+        self.button.on_click(self._on_click)
+        self._unsubscribe = self.transcript.subscribe(self._schedule_render)
+        self.client.listen(self._on_event)
+        runtime.remember(self)
+        self._started = runtime.submit(self.client.start(None))
+        if wait:
+            self.wait_open(timeout)
+
+    # -- state, readable from Python -----------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """Return the status line, e.g. ``open`` or ``closed (1000)``."""
+        return self.transcript.status
+
+    @property
+    def lines(self) -> list[Line]:
+        """Return the log's kept lines, oldest first."""
+        return self.transcript.lines
+
+    def wait_open(self, timeout: float = 10.0) -> None:
+        """Block until the connection is open (in chat mode: until the server welcomed us).
+
+        Raises:
+            ConnectionError: The connection closed for good before it opened.
+            TimeoutError: It did not open within ``timeout`` seconds.
+        """
+        client = self.client
+
+        def settled() -> bool:
+            if isinstance(client, ChatClient):
+                return client.joined or bool(client.errors) or client.status.state == "closed"
+            return client.status.state in ("open", "closed")
+
+        runtime.run(client.wait_for(settled, timeout), timeout + 1)
+        if client.status.state == "closed":
+            raise ConnectionError(f"{self.name} could not connect to {self.url}: {client.status}")
+        if isinstance(client, ChatClient) and not client.joined:
+            raise ConnectionError(f"{self.name} could not join: {client.errors[-1]}")
+        self._render()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Block until ``predicate()`` holds, then bring the view up to date.
+
+        Raises:
+            TimeoutError: It did not hold within ``timeout`` seconds.
+        """
+        self.transcript.wait_for(predicate, timeout)
+        self._render()
+
+    def wait_for_line(self, text: str, kind: Kind | None = None, timeout: float = 10.0) -> Line:
+        """Block until a line contains ``text`` (and is of ``kind``); return that line.
+
+        Raises:
+            TimeoutError: No such line arrived within ``timeout`` seconds.
+        """
+        line = self.transcript.wait_for_line(text, kind, timeout)
+        self._render()
+        return line
+
+    # -- actions -------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        """Send ``text`` from this pane, as if typed; return at once.
+
+        In relay mode a ``local`` line records it once the server has it; in chat mode the
+        server's copy of the message comes back and is shown as ``local``.
+        """
+        runtime.submit(self._send(text))
+
+    def stop(self) -> None:
+        """Close the connection (1000) and stop reconnecting; the pane keeps its log."""
+        runtime.run(self.client.stop(), 10.0)
+        runtime.forget(self)
+        self._render()
+
+    def __repr__(self) -> str:
+        # nbval compares this text: it must not change with the connection's state.
+        return f"ChatPane(name={self.name!r}, mode={self.mode!r})"
+
+    # -- internals -----------------------------------------------------------------
+
+    async def _send(self, text: str) -> None:
+        try:
+            if isinstance(self.client, ChatClient):
+                if not self.client.joined:
+                    self.transcript.system(f"waiting to reconnect before sending: {text}")
+                await self.client.send(text)
+            else:
+                await self.client.send(text)
+                self.transcript.local(text)
+        except Exception as exc:  # shown in the pane: there is no cell to raise into
+            self.transcript.error(f"not sent ({exc}): {text}")
+
+    def _on_commit(self, change: dict[str, Any]) -> None:
+        self._take()
+
+    def _on_click(self, _button: Any) -> None:
+        self._take()
+
+    def _take(self) -> None:
+        text = self.input.value
+        if not text.strip():
+            return
+        self.input.value = ""  # this commit runs _take again, which finds nothing
+        self.send(text)
+
+    def _on_event(self, event: Any) -> None:
+        self.transcript.record(event)
+        if isinstance(event, Status) and event.state == "closed":
+            if event.code in FINAL:
+                self.transcript.system("closed for good: this pane will not reconnect")
+            runtime.forget(self)
+
+    def _schedule_render(self) -> None:
+        # Draw on the kit's loop, in an empty context: ipykernel then tags the widget
+        # messages with the request it is handling now (not the cell that made the pane),
+        # so nbclient keeps them in the saved widget state.
+        runtime.kit_loop().call_soon_threadsafe(self._render, context=contextvars.Context())
+
+    def _render(self) -> None:
+        with self._render_lock:
+            status, lines, version = self.transcript.snapshot()
+            if version == self._rendered:
+                return
+            self.header.value = (
+                f"<b>{_escape(self.name)}</b> "
+                f'<span class="chat-status" style="color: #555">{_escape(status)}</span>'
+            )
+            self.log_view.value = render_lines(lines)
+            self._rendered = version
+
+
+class PaneRow(View):
+    """Show views (chat panes, a server log) side by side; iterate over it to get them back.
+
+    Usage::
+
+        row = side_by_side(alice, bob)
+        alice, bob = row
+        row["Alice"] is alice
+    """
+
+    def __init__(self, views: tuple[View, ...]) -> None:
+        self.views = views
+        self.widget = widgets.HBox(
+            [view.widget for view in views], layout=widgets.Layout(flex_flow="row wrap")
+        )
+        self.widget.add_class("chat-panes")
+
+    def __iter__(self) -> Iterator[View]:
+        return iter(self.views)
+
+    def __getitem__(self, key: int | str) -> View:
+        if isinstance(key, int):
+            return self.views[key]
+        for view in self.views:
+            if getattr(view, "name", None) == key:
+                return view
+        raise KeyError(key)
+
+    def __repr__(self) -> str:
+        return f"PaneRow({', '.join(map(repr, self.views))})"
+
+
+def side_by_side(*views: View) -> PaneRow:
+    """Return one row that shows ``views`` (chat panes, a server log) next to each other."""
+    return PaneRow(views)
+
+
+def chat_panes(
+    target: BackgroundServer | str,
+    *names: str,
+    mode: PaneMode = "relay",
+    reconnect: Backoff | bool = True,
+    timeout: float = 10.0,
+) -> PaneRow:
+    """Open one pane per name, wait until all are open, and return them side by side.
+
+    Args:
+        target: A server from ``wslib.start`` or a URL.
+        *names: One name per pane, e.g. ``"Alice", "Bob"``.
+        mode: ``"relay"`` or ``"chat"``, as for ``ChatPane``.
+        reconnect: Passed on to each client.
+        timeout: How long to wait for all of them to open, in seconds.
+
+    Returns:
+        A ``PaneRow``: display it to show the panes; unpack it to get them.
+
+    Raises:
+        ConnectionError: A pane's connection closed before it opened.
+        TimeoutError: A pane did not open within ``timeout`` seconds.
+    """
+    panes = tuple(
+        ChatPane(target, name, mode=mode, reconnect=reconnect, wait=False) for name in names
+    )
+    for pane in panes:  # they connect at the same time; wait for each in turn
+        pane.wait_open(timeout)
+    return PaneRow(panes)
+
+
+class ServerLog(View):
+    """Show a server's output lines (``Received message: …``) live, newest at the bottom.
+
+    Args:
+        server: A server from ``wslib.start``.
+        keep: How many of the latest lines to show.
+    """
+
+    def __init__(self, server: BackgroundServer, *, keep: int = 200) -> None:
+        self.server = server
+        self.keep = keep
+        self.widget = widgets.HTML(layout=widgets.Layout(width="360px"))
+        self.widget.add_class("server-log")
+        self._pending = False
+        self._lock = threading.Lock()
+        self._render()
+        self._unsubscribe = server.log.subscribe(self._on_line)
+
+    @property
+    def lines(self) -> list[str]:
+        """Return the server's output lines that the widget shows."""
+        return list(self.server.lines[-self.keep :])
+
+    def refresh(self) -> None:
+        """Redraw now, from the calling thread (a cell that waited for a line calls this)."""
+        self._render()
+
+    def stop(self) -> None:
+        """Stop following the server's log; the widget keeps what it shows."""
+        self._unsubscribe()
+
+    def __repr__(self) -> str:
+        # nbval compares this text: it must not change with the log.
+        return f"ServerLog({self.server.url!r})"
+
+    def _on_line(self, _line: str) -> None:
+        # Called by the server for every line, on the kit's loop: draw once per burst.
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+        runtime.kit_loop().call_soon_threadsafe(self._render, context=contextvars.Context())
+
+    def _render(self) -> None:
+        with self._lock:
+            self._pending = False
+            lines = self.lines
+            body = "".join(f'<div class="log-line">{_escape(line)}</div>' for line in lines)
+            self.widget.value = (
+                '<div style="font-weight: bold">Server log</div>'
+                f'<div class="server-log-lines" style="{_LOG_STYLE} height: 8em;">'
+                f"<div>{body}</div></div>"
+            )
