@@ -155,6 +155,10 @@ async def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # Handle SIGTERM before the URL line says "ready": a script may signal at once.
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print(server.url, flush=True)
     if not is_loopback(args.host):
         logger.warning(
@@ -162,9 +166,6 @@ async def _serve(args: argparse.Namespace) -> int:
             args.host,
             "; clients need the token in the URL above" if server.token else "",
         )
-    stop = asyncio.Event()
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
         await stop.wait()
     finally:  # also on Ctrl-C, which cancels this task: clients still get 1001
