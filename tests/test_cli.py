@@ -180,6 +180,17 @@ def test_serve_shuts_down_cleanly_on_a_signal(
     assert port_is_free(port)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_handles_a_signal_sent_as_soon_as_the_url_is_printed(signum: signal.Signals) -> None:
+    """A signal sent the moment the URL line is read still ends the server cleanly (exit 0)."""
+    for _ in range(3):  # the race it guards against is narrow: try it a few times
+        with spawn("-m", "wslib", "serve", "--port", "0") as child:
+            child.line()
+            child.proc.send_signal(signum)
+            assert child.wait() == 0
+            assert child.stderr == ""
+
+
 def test_serve_subprocess_reads_port_from_the_environment() -> None:
     """``PORT=0 python -m wslib serve`` listens on a free port rather than 8080."""
     with spawn("-m", "wslib", "serve", env=child_env(PORT="0")) as child:
