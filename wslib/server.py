@@ -1,7 +1,8 @@
 """The kit's WebSocket server: a thin adapter between sockets and the I/O-free logic.
 
 One port serves the article's relay on ``/`` (or an echo, or your own handler), the JSON
-chat on ``/chat``, a short page on ``GET /`` and ``GET /healthz`` (see ``wslib.routes``).
+chat on ``/chat``, the browser chat page on ``GET /`` and ``GET /healthz`` (see
+``wslib.routes``).
 ``Relay`` and ``Room`` decide what to send to whom; this module only writes it.
 """
 
@@ -37,10 +38,11 @@ from .fanout import fan_out
 from .history import History, MemoryHistory, SqliteHistory
 from .limits import RateLimiter, connection_cap, origin_allowed
 from .logbook import LogBook
+from .page import PAGE_CONTENT_TYPE, page_html
 from .protocol import encode
 from .relay import RECEIVED_PREFIX, Relay
 from .room import Action, ConnId, Room, Send
-from .routes import Route, classify, welcome_text
+from .routes import Route, classify
 from .settings import Limits
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Handler", "Mode", "Server"]
@@ -235,7 +237,11 @@ class Server:
             body = {"status": "ok", "mode": self.mode, "clients": self.clients}
             return _with_type(connection.respond(200, json.dumps(body)), "application/json")
         if route is Route.PAGE:
-            return connection.respond(200, welcome_text(self._base("ws") + "/"))
+            return _with_type(connection.respond(200, page_html()), PAGE_CONTENT_TYPE)
+        if route is Route.ICON:  # no icon, but an answer, so the browser's console stays clean
+            response = connection.respond(204, "")
+            del response.headers["Content-Type"], response.headers["Content-Length"]
+            return response
         if route is Route.NOT_FOUND:
             return connection.respond(404, f"Not found: {request.path}\n")
         headers = request.headers

@@ -1,0 +1,127 @@
+"""Tests for wslib.page: the chat page served on the kit's port, and the URL that shows it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from support import TIMEOUT, run_async
+
+from wslib import Server
+from wslib.page import PAGE_CONTENT_TYPE, PROXY_PREFIX_ENV, page_html, page_url
+
+
+async def http_get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
+    """Send a plain HTTP/1.1 GET and return the status, headers (lower-case) and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        async with asyncio.timeout(TIMEOUT):
+            data = await reader.read()  # the server closes after answering
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def test_get_root_serves_the_chat_page_as_html() -> None:
+    """A plain GET / (with or without a query) answers 200 with the packaged page as UTF-8 HTML."""
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            for target in ("/", "/?token=abc"):
+                status, headers, page = await http_get(server.port, target)
+                assert status == 200
+                assert headers["content-type"] == "text/html; charset=utf-8"
+                assert int(headers["content-length"]) == len(page)
+                assert page.decode("utf-8") == page_html()
+
+    run_async(body())
+
+
+def test_favicon_gets_an_empty_204() -> None:
+    """GET /favicon.ico answers 204 with no body, so a browser logs no 404 for it."""
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            status, headers, page = await http_get(server.port, "/favicon.ico")
+            assert (status, page) == (204, b"")
+            assert "content-type" not in headers
+
+    run_async(body())
+
+
+def test_page_uses_only_the_native_websocket_and_renders_peer_text_as_text() -> None:
+    """The page opens a native WebSocket from its own location and never assigns innerHTML."""
+    html = page_html()
+    assert PAGE_CONTENT_TYPE.startswith("text/html")
+    assert "new WebSocket(chatUrl())" in html
+    assert 'location.protocol === "https:" ? "wss:" : "ws:"' in html
+    assert "innerHTML" not in html.replace("never innerHTML", "")
+    assert "<script src" not in html  # no framework, nothing fetched from elsewhere
+
+
+class FakeServer:
+    """Anything with ``http_url`` will do for ``page_url``."""
+
+    def __init__(self, http_url: str) -> None:
+        self.http_url = http_url
+
+
+def test_page_url_is_the_servers_own_url_without_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside JupyterHub and Binder, the page URL is the server's http URL, token included."""
+    monkeypatch.delenv(PROXY_PREFIX_ENV, raising=False)
+    assert page_url(FakeServer("http://127.0.0.1:8080/")) == "http://127.0.0.1:8080/"
+    server = FakeServer("http://127.0.0.1:8080/?token=t0k")
+    assert page_url(server) == "http://127.0.0.1:8080/?token=t0k"
+    assert page_url(server, proxy=False) == "http://127.0.0.1:8080/?token=t0k"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "proxy", "expected"),
+    [
+        ("/user/ada/", None, "/user/ada/proxy/8080/?token=t0k"),
+        ("/user/ada", True, "/user/ada/proxy/8080/?token=t0k"),
+        (None, True, "/proxy/8080/?token=t0k"),
+        (None, "/", "/proxy/8080/?token=t0k"),
+        (None, "/lab-base/", "/lab-base/proxy/8080/?token=t0k"),
+        ("/user/ada/", "/other/", "/other/proxy/8080/?token=t0k"),
+        ("/user/ada/", False, "http://127.0.0.1:8080/?token=t0k"),
+    ],
+)
+def test_page_url_goes_through_jupyter_server_proxy_when_asked_or_on_a_hub(
+    monkeypatch: pytest.MonkeyPatch, prefix: str | None, proxy: str | bool | None, expected: str
+) -> None:
+    """With a hub prefix in the environment or an explicit base, the URL is {base}proxy/PORT/."""
+    if prefix is None:
+        monkeypatch.delenv(PROXY_PREFIX_ENV, raising=False)
+    else:
+        monkeypatch.setenv(PROXY_PREFIX_ENV, prefix)
+    server = FakeServer("http://127.0.0.1:8080/?token=t0k")
+    assert page_url(server, proxy=proxy) == expected
+
+
+def test_page_url_reads_the_port_of_a_running_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a real server on port 0, the proxied URL carries the port it was given."""
+    monkeypatch.setenv(PROXY_PREFIX_ENV, "/user/ada/")
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            assert page_url(server) == f"/user/ada/proxy/{server.port}/"
+
+    run_async(body())
+
+
+def test_show_page_returns_an_iframe_on_the_page_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """show_page wraps page_url in an IPython IFrame of the requested size."""
+    pytest.importorskip("IPython")
+    from wslib.page import show_page
+
+    monkeypatch.delenv(PROXY_PREFIX_ENV, raising=False)
+    frame = show_page(FakeServer("http://127.0.0.1:8080/"), height=300)
+    assert frame.src == "http://127.0.0.1:8080/"
+    assert frame.height == 300
+    assert 'src="http://127.0.0.1:8080/' in frame._repr_html_()

@@ -1,0 +1,225 @@
+"""The browser chat page in headless Chromium: two pages and a kit client chatting via one server.
+
+Chromium comes from the system (``CHROMIUM``, default ``/usr/bin/chromium``); the test skips
+without it, unless ``WSLIB_REQUIRE_ALL=1``. Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support import TIMEOUT, require
+
+import wslib
+from wslib import runtime
+from wslib.page import page_url
+
+pytestmark = pytest.mark.browser
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module; each test opens its own contexts."""
+    executable = require(os.environ.get("CHROMIUM", "/usr/bin/chromium"), "browser tests")
+    expect.set_options(timeout=2 * TIMEOUT * 1000)
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROME_FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Watched:
+    """A page in a fresh browser context, with its console errors and dialogs recorded."""
+
+    def __init__(self, browser: Any) -> None:
+        self.context = browser.new_context(viewport={"width": 560, "height": 420})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(2 * TIMEOUT * 1000)
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def join(self, url: str, name: str) -> Any:
+        """Open the page at ``url``, join as ``name`` and wait for the welcome."""
+        page = self.page
+        page.goto(url)
+        page.locator("#name").fill(name)
+        page.locator("#join").click()
+        expect(page.locator("#status")).to_have_text(f"joined as {name}")
+        return page
+
+    def say(self, text: str, to: str = "") -> None:
+        """Send ``text`` (privately when ``to`` is a name) with the page's own form."""
+        self.page.locator("#to").select_option(to)
+        self.page.locator("#text").fill(text)
+        self.page.locator("#text").press("Enter")
+
+
+def texts(client: wslib.SyncChatClient) -> list[str]:
+    """Return the texts of the chat messages a kit client has seen."""
+    return [m["text"] for m in client.messages]
+
+
+def test_two_pages_and_a_kit_client_chat_through_one_server(browser: Any) -> None:
+    """Names, online list, typing, private messages, history and peer text shown as text only."""
+    server = wslib.start(port=0, name="test-page-browser")
+    carol = wslib.SyncChatClient(server.chat_url, "carol")
+    ann, ben = Watched(browser), Watched(browser)
+    try:
+        carol.send("history for whoever comes later")
+        carol.wait_for(lambda: "history for whoever comes later" in texts(carol), TIMEOUT)
+
+        p1 = ann.join(server.http_url, "ann")
+        first = p1.locator("#messages .message").first
+        expect(first).to_have_text("carol:history for whoever comes later")
+        p2 = ben.join(server.http_url, "ben")
+        expect(p2.locator("#messages .message").first).to_have_text(
+            "carol:history for whoever comes later"
+        )
+        expect(p1.locator("#online li")).to_have_text(["ann (you)", "ben", "carol"])
+        expect(p1.locator("#messages .note").last).to_have_text("ben joined")
+
+        p2.locator("#text").press_sequentially("hel", delay=20)
+        expect(p1.locator("#typing")).to_have_text("ben is typing…")
+        p2.locator("#text").press_sequentially("lo all", delay=5)
+        p2.locator("#text").press("Enter")
+        expect(p1.locator("#messages .message").last).to_have_text("ben:hello all")
+        expect(p1.locator("#typing")).to_have_text("")  # a message ends the typing notice
+        carol.wait_for(lambda: "hello all" in texts(carol), TIMEOUT)
+
+        runtime.run(carol.client.typing(), TIMEOUT)
+        expect(p2.locator("#typing")).to_have_text("carol is typing…")
+
+        ann.say("psst, ben", to="ben")
+        expect(p2.locator("#messages .private").last).to_have_text("ann:(privately) psst, ben")
+        expect(p1.locator("#messages .private").last).to_have_text(
+            "ann:(privately to ben) psst, ben"
+        )
+        ann.say("and now for everyone")
+        carol.wait_for(lambda: "and now for everyone" in texts(carol), TIMEOUT)
+        assert "psst, ben" not in texts(carol)
+
+        carol.send(XSS)
+        for page in (p1, p2):
+            expect(page.locator("#messages .message .text").last).to_have_text(XSS)
+            assert page.locator("#messages img").count() == 0
+        mallory = wslib.SyncChatClient(server.chat_url, "<img src=y onerror=alert(2)>")
+        expect(p1.locator("#online li")).to_have_text(
+            ["<img src=y onerror=alert(2)>", "ann (you)", "ben", "carol"]
+        )
+        mallory.stop()
+        expect(p1.locator("#online li")).to_have_text(["ann (you)", "ben", "carol"])
+
+        assert ann.dialogs == ben.dialogs == []
+        assert ann.errors == ben.errors == []
+    finally:
+        ann.context.close()
+        ben.context.close()
+        carol.stop()
+        server.stop()
+
+
+class PrefixProxy:
+    """A tiny reverse proxy that serves ``upstream`` under ``/proxy/PORT/``, as
+    jupyter-server-proxy does: it strips the prefix from each request line and passes the
+    ``Host`` header on unchanged."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.prefix = f"/proxy/{upstream_port}"
+        self.port = 0
+        self.requests: list[str] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_writer = None
+        try:
+            line = await reader.readline()
+            method, target, version = line.decode("latin-1").split(" ", 2)
+            self.requests.append(target)
+            if not target.startswith(self.prefix + "/"):
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                return
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                "127.0.0.1", self.upstream_port
+            )
+            stripped = target[len(self.prefix) :]
+            upstream_writer.write(f"{method} {stripped} {version}".encode("latin-1"))
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+            )
+        except (OSError, ValueError):
+            pass
+        finally:
+            for w in (writer, upstream_writer):
+                if w is not None:
+                    w.close()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        with contextlib.suppress(OSError):
+            writer.write_eof()
+
+
+def test_page_behind_a_path_prefix_finds_the_chat_and_passes_the_token(browser: Any) -> None:
+    """Served at /proxy/PORT/?token=..., the page connects to /proxy/PORT/chat with the token."""
+    server = wslib.start(port=0, name="test-page-proxy", token="s3cret-token")
+    proxy = PrefixProxy(server.port)
+    runtime.run(proxy.start(), TIMEOUT)
+    dora = wslib.SyncChatClient(server.chat_url, "dora")
+    eli = Watched(browser)
+    try:
+        path = page_url(server, proxy="/")
+        assert path == f"/proxy/{server.port}/?token=s3cret-token"
+        page = eli.join(f"http://127.0.0.1:{proxy.port}{path}", "eli")
+        expect(page.locator("#online li")).to_have_text(["dora", "eli (you)"])
+        eli.say("hello through the proxy")
+        dora.wait_for(lambda: "hello through the proxy" in texts(dora), TIMEOUT)
+        assert f"/proxy/{server.port}/chat?token=s3cret-token" in proxy.requests
+        assert eli.errors == []
+    finally:
+        eli.context.close()
+        dora.stop()
+        runtime.run(proxy.stop(), TIMEOUT)
+        server.stop()

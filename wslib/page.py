@@ -1,0 +1,92 @@
+"""The browser chat page: its file in the package, its URL, and an iframe to show it.
+
+The kit's server answers a plain ``GET /`` with ``static/chat.html``, a chat client that uses
+only the browser's own ``WebSocket``. The page finds the chat next to itself (same host,
+same path prefix, ``wss:`` under https, the same ``?token=``), so it works whether the
+browser reaches the server directly or through jupyter-server-proxy.
+
+Usage in a notebook::
+
+    server = wslib.start(port=0)
+    wslib.show_page(server)        # an iframe; works locally and on Binder alike
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from importlib import resources
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+__all__ = ["PAGE_CONTENT_TYPE", "PROXY_PREFIX_ENV", "page_html", "page_url", "show_page"]
+
+#: Set by JupyterHub (and so by Binder) to the user's server prefix, e.g. ``/user/ada/``.
+PROXY_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
+
+#: The content type of the page; websockets' ``respond()`` would say ``text/plain``.
+PAGE_CONTENT_TYPE = "text/html; charset=utf-8"
+
+
+@functools.cache
+def page_html() -> str:
+    """Return the chat page's HTML, read once from the package's ``static`` folder."""
+    return resources.files("wslib").joinpath("static", "chat.html").read_text(encoding="utf-8")
+
+
+class _Served(Protocol):
+    @property
+    def http_url(self) -> str: ...
+
+
+def page_url(server: _Served, *, proxy: str | bool | None = None) -> str:
+    """Return the URL of ``server``'s chat page, for a link or an iframe in the notebook.
+
+    A browser next to the kernel can open ``http://127.0.0.1:PORT/`` directly. A browser
+    elsewhere (a remote JupyterLab, JupyterHub, Binder) cannot; it reaches the port through
+    jupyter-server-proxy at ``{base_url}proxy/PORT/``, a path on the notebook's own site.
+
+    Args:
+        server: A ``Server`` or ``BackgroundServer`` (anything with ``http_url``).
+        proxy: ``None`` (the default): use the proxy when ``JUPYTERHUB_SERVICE_PREFIX``
+            is set, as it is on JupyterHub and Binder. ``True``: use the proxy under that
+            prefix, or under ``/``. ``False``: never. A string: the Jupyter server's base
+            URL to use, e.g. ``"/"`` or ``"/user/ada/"``.
+
+    Returns:
+        ``server.http_url`` unchanged, or the proxied path, e.g. ``/user/ada/proxy/8080/``,
+        keeping any ``?token=``.
+    """
+    prefix = os.environ.get(PROXY_PREFIX_ENV)
+    if proxy is True:
+        base = prefix or "/"
+    elif isinstance(proxy, str):
+        base = proxy
+    elif proxy is None and prefix:
+        base = prefix
+    else:
+        return server.http_url
+    parts = urlsplit(server.http_url)
+    root = f"/{base.strip('/')}/" if base.strip("/") else "/"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{root}proxy/{parts.port}/{query}"
+
+
+def show_page(
+    server: _Served,
+    *,
+    proxy: str | bool | None = None,
+    width: int | str = "100%",
+    height: int = 380,
+) -> Any:
+    """Return an IPython ``IFrame`` showing the chat page; a notebook cell displays it.
+
+    Args:
+        server: A ``Server`` or ``BackgroundServer``.
+        proxy: As for ``page_url``.
+        width: The frame's width, in pixels or as a CSS length such as ``"100%"``.
+        height: The frame's height in pixels.
+    """
+    from IPython.display import IFrame  # type: ignore[import-untyped,unused-ignore]
+
+    return IFrame(page_url(server, proxy=proxy), width=width, height=height)
