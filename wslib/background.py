@@ -106,9 +106,10 @@ def start(
     """Start a ``Server`` on the kit's loop and return at once, replacing an earlier one.
 
     A server this process started earlier under the same name (by default, the same
-    port; or "default" for port 0) is stopped first, and its clients are closed with
-    ``CLOSE_REPLACED`` (4000), which the kit's clients take as final. So re-running a
-    notebook cell never meets "address already in use" and leaves no stale clients.
+    port; or "default" for port 0), or one that holds the port asked for, is stopped
+    first, and its clients are closed with ``CLOSE_REPLACED`` (4000), which the kit's
+    clients take as final. So re-running a notebook cell never meets "address already
+    in use" and leaves no stale clients.
 
     Args:
         host: The address to bind.
@@ -124,6 +125,9 @@ def start(
     """
     key = name if name is not None else (str(port) if port else "default")
     previous = _by_key.get(key)
+    if previous is None and port:
+        # A server this kernel started with port=0 (or another name) may hold this port.
+        previous = next((s for s in _by_key.values() if s.port == port and s.running), None)
     if previous is not None:
         previous.stop(CLOSE_REPLACED, "replaced by a new server")
     background = BackgroundServer(Server(host, port, **options), key)
