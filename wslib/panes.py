@@ -29,6 +29,7 @@ Enter follows it.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import html
 import re
@@ -177,6 +178,9 @@ class ChatPane(View):
 
         self._render_lock = threading.Lock()
         self._rendered = -1
+        # Sends run as separate tasks; a FIFO lock keeps them, and their local lines, in the
+        # order they were typed even when the socket makes one of them wait.
+        self._send_lock = asyncio.Lock()
         self._render()
         self.input.observe(self._on_commit, names="value")
         self.button.on_click(self._on_click)
@@ -262,6 +266,10 @@ class ChatPane(View):
     # -- internals -----------------------------------------------------------------
 
     async def _send(self, text: str) -> None:
+        async with self._send_lock:
+            await self._send_now(text)
+
+    async def _send_now(self, text: str) -> None:
         try:
             if isinstance(self.client, ChatClient):
                 if not self.client.joined:
