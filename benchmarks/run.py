@@ -87,7 +87,10 @@ def fanout(receivers: int, deliveries: int, window: int) -> Callable[[Server], d
 
 
 def latency(rate: int, seconds: float) -> Callable[[Server], dict[str, float]]:
-    """Measure delivery latency to 100 receivers at a steady send rate."""
+    """Measure delivery latency to 100 receivers at a steady send rate.
+
+    A server that cannot keep up queues: its last delivery comes after ``seconds``.
+    """
 
     def measure(server: Server) -> dict[str, float]:
         proc = loadgen(server.url, 60, mode="latency", receivers=100, rate=rate, duration=seconds)
@@ -204,7 +207,7 @@ def details(case: Case, variant: str) -> str:
     if case.scenario == "fan-out":
         return f"server CPU {m('server_cpu')}, load generator CPU {m('loadgen_cpu')}"
     if case.scenario == "latency":
-        return f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms"
+        return f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms, last delivery at {m('elapsed_s')} s"
     return f"open {m('open_s')} s, RSS {m('rss_mb')} MB"
 
 
