@@ -76,13 +76,14 @@ class ChatClient(Client):
         if to is not None:
             event["to"] = to
         self.pending[cid] = event
-        if self.joined:
+        # ``joined`` still holds while reconnecting; ``is_open`` says the link is up now.
+        if self.joined and self.is_open:
             await self._send_event(event)
         return cid
 
     async def typing(self) -> None:
         """Tell the others that this client is typing."""
-        if self.joined:
+        if self.joined and self.is_open:
             await self._send_event({"type": "typing"})
 
     async def on_open(self, connection: ClientConnection) -> None:
