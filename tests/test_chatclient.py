@@ -1,0 +1,273 @@
+"""Tests for wslib.chatclient and wslib.blocking's chat client: join, resume, retry, dedupe.
+
+The servers run in the background (``wslib.start``) so that a server can be stopped and
+started again on the same port while clients wait to reconnect. One client ("bob") runs on
+a ``LoopThread`` of its own, which a test can freeze to keep it offline for a while.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import TIMEOUT, LoopThread
+
+import wslib
+from wslib import Backoff, ChatClient, SyncChatClient
+
+FAST = Backoff(initial=TIMEOUT / 50, minimum=TIMEOUT / 100, maximum=TIMEOUT / 25)
+
+
+@pytest.fixture(autouse=True)
+def stop_everything() -> Iterator[None]:
+    """Stop every server and blocking client a test started."""
+    try:
+        yield
+    finally:
+        wslib.stop_all()
+
+
+@pytest.fixture
+def side_loop() -> Iterator[LoopThread]:
+    """Yield an event loop on a thread of its own, closed after the test."""
+    loop = LoopThread()
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+class Remote:
+    """A ``ChatClient`` living on a ``LoopThread``, driven with blocking calls."""
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        url: str,
+        name: str,
+        cls: type[ChatClient] = ChatClient,
+        token: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.loop = loop
+        self.events: list[Any] = []
+
+        async def make() -> ChatClient:
+            client = cls(url, name, on_event=self.events.append, **options)
+            client.token = token
+            return client
+
+        self.client = loop.run(make())
+        loop.run(self.client.start(TIMEOUT))
+        self.wait_for(lambda: self.client.joined)
+
+    def wait_for(self, predicate: Any, timeout: float = 2 * TIMEOUT) -> None:
+        """Block until ``predicate()`` holds on the client's loop."""
+        self.loop.run(self.client.wait_for(predicate, timeout), timeout + TIMEOUT)
+
+    def send(self, text: str) -> str:
+        """Send a chat message; return its cid."""
+        return self.loop.run(self.client.send(text))
+
+    def stop(self) -> None:
+        """Close the client."""
+        self.loop.run(self.client.stop())
+
+    def welcomes(self) -> list[dict[str, Any]]:
+        """Return the welcome events received so far."""
+        return [e for e in self.events if isinstance(e, dict) and e.get("type") == "welcome"]
+
+
+def texts(messages: list[dict[str, Any]]) -> list[str]:
+    """Return the texts of chat message events."""
+    return [message["text"] for message in messages]
+
+
+def test_offline_client_gets_exactly_what_it_missed_across_a_restart(
+    tmp_path: Path, side_loop: LoopThread
+) -> None:
+    """With history_db, a client offline across a restart is replayed just what it missed."""
+    db = str(tmp_path / "chat.sqlite3")
+    server = wslib.start(port=0, history_db=db)
+    port = server.port
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    bob = Remote(side_loop, server.chat_url, "bob", reconnect=FAST)
+    try:
+        alice.send("before the restart")
+        bob.wait_for(lambda: len(bob.client.messages) == 1)
+
+        server.stop()  # 1001: both clients start reconnecting
+        bob.wait_for(lambda: bob.client.status.state == "reconnecting")
+        side_loop.freeze()  # bob stays offline until thawed
+        try:
+            server = wslib.start(port=port, history_db=db)
+            alice.wait_for(lambda: alice.client.joined and alice.client.connections == 2)
+            alice.send("while bob was away")
+            alice.send("and another")
+            alice.wait_for(lambda: not alice.client.pending, TIMEOUT)
+        finally:
+            side_loop.thaw()
+
+        bob.wait_for(lambda: bob.client.joined and len(bob.client.messages) == 3)
+        assert texts(bob.client.messages) == [
+            "before the restart",
+            "while bob was away",
+            "and another",
+        ]
+        rejoin = bob.welcomes()[-1]
+        assert rejoin["replay"] == 2
+        assert rejoin["reset"] is False
+        assert bob.client.history_resets == 0
+        assert texts(alice.messages) == texts(bob.client.messages)
+        ids = [m["id"] for m in bob.client.messages]
+        assert ids == sorted(set(ids))
+    finally:
+        bob.stop()
+
+
+def test_sends_made_while_disconnected_are_retried_and_appear_once(tmp_path: Path) -> None:
+    """A message sent while the server is down goes out after the reconnect, exactly once."""
+    db = str(tmp_path / "chat.sqlite3")
+    server = wslib.start(port=0, history_db=db)
+    port = server.port
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    server.stop()
+    alice.wait_for(lambda: alice.status.state == "reconnecting", TIMEOUT)
+
+    alice.send("sent while the server was down")
+    assert len(alice.client.pending) == 1
+
+    server = wslib.start(port=port, history_db=db)
+    bob = SyncChatClient(server.chat_url, "bob")
+    alice.wait_for(lambda: not alice.client.pending, 2 * TIMEOUT)
+    bob.wait_for(lambda: len(bob.messages) == 1, TIMEOUT)
+    assert texts(bob.messages) == ["sent while the server was down"]
+    assert texts(alice.messages) == ["sent while the server was down"]
+
+
+class LosesFirstAck(ChatClient):
+    """A chat client whose first acknowledgement is lost, as if the network ate it."""
+
+    acks_lost = 0
+
+    def on_message(self, message: str | bytes) -> None:
+        """Drop the first ack; handle everything else as usual."""
+        if self.acks_lost == 0 and json.loads(message).get("type") == "ack":
+            self.acks_lost += 1
+            return
+        super().on_message(message)
+
+
+def test_a_send_whose_ack_was_lost_is_retried_and_shown_once(
+    tmp_path: Path, side_loop: LoopThread
+) -> None:
+    """A send the server accepted but never acknowledged is retried after a restart, once."""
+    db = str(tmp_path / "chat.sqlite3")
+    server = wslib.start(port=0, history_db=db)
+    port = server.port
+    bob = SyncChatClient(server.chat_url, "bob", reconnect=FAST)
+    alice = Remote(side_loop, server.chat_url, "alice", cls=LosesFirstAck, reconnect=FAST)
+    client = alice.client
+    try:
+        alice.send("accepted, ack lost")
+        bob.wait_for(lambda: len(bob.messages) == 1, TIMEOUT)
+        alice.wait_for(lambda: len(client.messages) == 1)
+        assert len(client.pending) == 1  # its ack never arrived
+
+        server.stop()
+        server = wslib.start(port=port, history_db=db)
+        alice.wait_for(lambda: client.connections == 2 and not client.pending)
+        acks = [e for e in alice.events if isinstance(e, dict) and e["type"] == "ack"]
+        assert [a["duplicate"] for a in acks] == [True]
+
+        bob.wait_for(lambda: bob.client.connections == 2 and bob.client.joined, 2 * TIMEOUT)
+        alice.send("after")
+        bob.wait_for(lambda: len(bob.messages) == 2, TIMEOUT)
+        assert texts(bob.messages) == ["accepted, ack lost", "after"]
+        alice.wait_for(lambda: len(client.messages) == 2)
+        assert texts(client.messages) == ["accepted, ack lost", "after"]
+    finally:
+        alice.stop()
+
+
+def test_without_history_db_a_resuming_client_is_told_history_was_reset() -> None:
+    """Without history_db a restart loses history, and a resuming client is told so."""
+    server = wslib.start(port=0)
+    port = server.port
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    alice.send("soon forgotten")
+    alice.wait_for(lambda: len(alice.messages) == 1, TIMEOUT)
+    server.stop()
+    server = wslib.start(port=port)
+    alice.wait_for(lambda: alice.client.connections == 2 and alice.client.joined, 2 * TIMEOUT)
+    assert alice.client.history_resets == 1
+    assert texts(alice.messages) == ["soon forgotten"]
+
+
+def test_resume_token_takes_the_name_over_and_closes_the_ghost_with_4001(
+    side_loop: LoopThread,
+) -> None:
+    """Rejoining with the token takes the name at once; the ghost gets 4001; no leave or join."""
+    server = wslib.start(port=0)
+    bob = SyncChatClient(server.chat_url, "bob")
+    ghost = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    bob.wait_for(lambda: bob.online == ["alice", "bob"], TIMEOUT)
+    seen: list[Any] = []
+    bob.client.listen(seen.append)
+
+    alice = Remote(side_loop, server.chat_url, "alice", token=ghost.client.token)
+    try:
+        ghost.wait_for(lambda: ghost.status.state == "closed", TIMEOUT)
+        assert ghost.status.code == wslib.CLOSE_TAKEN_OVER == 4001
+        assert ghost.client.connections == 1
+        alice.send("it is me")
+        bob.wait_for(lambda: len(bob.messages) == 1, TIMEOUT)
+        assert [e["type"] for e in seen if isinstance(e, dict)] == ["message"]
+    finally:
+        alice.stop()
+    assert bob.messages[0]["name"] == "alice"
+
+
+def test_name_taken_is_an_error_for_the_newcomer_only() -> None:
+    """Joining with a name in use records an error for the newcomer; the holder is untouched."""
+    server = wslib.start(port=0)
+    alice = SyncChatClient(server.chat_url, "alice")
+    impostor = SyncChatClient(server.chat_url, "Alice", reconnect=False)
+    assert not impostor.client.joined
+    assert [e["code"] for e in impostor.client.errors] == ["name_taken"]
+    alice.send("still mine")
+    alice.wait_for(lambda: len(alice.messages) == 1, TIMEOUT)
+    assert alice.online == ["alice"]
+
+
+def test_private_message_reaches_only_its_recipient_and_sender() -> None:
+    """A message sent ``to`` one name reaches that user and the sender, and no one else."""
+    server = wslib.start(port=0)
+    alice = SyncChatClient(server.chat_url, "alice")
+    bob = SyncChatClient(server.chat_url, "bob")
+    carol = SyncChatClient(server.chat_url, "carol")
+    alice.wait_for(lambda: len(alice.online) == 3, TIMEOUT)
+    alice.send("just for bob", to="bob")
+    alice.send("for everyone")
+    carol.wait_for(lambda: len(carol.messages) == 1, TIMEOUT)
+    bob.wait_for(lambda: len(bob.messages) == 2, TIMEOUT)
+    alice.wait_for(lambda: len(alice.messages) == 2, TIMEOUT)
+    assert texts(carol.messages) == ["for everyone"]
+    assert bob.messages[0]["to"] == "bob"
+    assert texts(bob.messages) == texts(alice.messages) == ["just for bob", "for everyone"]
+
+
+def test_newcomer_is_replayed_recent_history_once() -> None:
+    """A client joining late is replayed the recent messages, each once, in order."""
+    server = wslib.start(port=0, replay=2)
+    alice = SyncChatClient(server.chat_url, "alice")
+    for text in ("one", "two", "three"):
+        alice.send(text)
+    alice.wait_for(lambda: len(alice.messages) == 3, TIMEOUT)
+    bob = SyncChatClient(server.chat_url, "bob")
+    bob.wait_for(lambda: len(bob.messages) == 2, TIMEOUT)
+    assert texts(bob.messages) == ["two", "three"]
+    assert bob.client.last_id == alice.messages[-1]["id"]
