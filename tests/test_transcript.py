@@ -18,11 +18,11 @@ def test_status_changes_set_the_status_line_and_log_a_system_line() -> None:
     assert transcript.status == "connecting"
     assert transcript.lines == []
     transcript.record(Status("open"))
-    transcript.record(Status("closed", 4000, "server replaced"))
-    assert transcript.status == "closed (4000 server replaced)"
+    transcript.record(Status("closed", 1000, "done"))
+    assert transcript.status == "closed (1000 done)"
     assert transcript.lines == [
         Line("system", "open"),
-        Line("system", "closed (4000 server replaced)"),
+        Line("system", "closed (1000 done)"),
     ]
 
 
@@ -185,3 +185,32 @@ def test_unexpected_events_are_reported_not_dropped() -> None:
     transcript = Transcript("Bob")
     transcript.record(42)
     assert transcript.lines == [Line("error", "unexpected event int")]
+
+
+def test_a_final_close_code_says_the_pane_will_not_reconnect() -> None:
+    """A close with the kit's 4000 adds a 'closed for good' note in the same change."""
+    transcript = Transcript("Erin")
+    versions: list[int] = []
+    transcript.subscribe(lambda: versions.append(transcript.version))
+    transcript.record(Status("closed", 4000, "replaced"))
+    assert versions == [1]
+    assert transcript.texts() == [
+        "closed (4000 replaced)",
+        "closed for good: this pane will not reconnect",
+    ]
+
+
+def test_a_thread_waiting_for_a_status_also_sees_its_line() -> None:
+    """The status and its system line change together, so a waiter never sees one alone."""
+    transcript = Transcript("Carol")
+    seen: list[str] = []
+
+    def waiter() -> None:
+        transcript.wait_for(lambda: transcript.status.startswith("closed"), timeout=TIMEOUT)
+        seen.append(str(transcript))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    transcript.record(Status("closed", 1000))
+    thread.join(TIMEOUT)
+    assert seen == ["Carol: closed (1000)\n· closed (1000)"]

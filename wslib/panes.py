@@ -43,7 +43,6 @@ from . import runtime
 from .background import BackgroundServer
 from .chatclient import ChatClient
 from .client import Backoff, Client, Status
-from .codes import FINAL
 from .display import printable
 from .transcript import Kind, Line, Transcript
 
@@ -297,9 +296,7 @@ class ChatPane(View):
     def _on_event(self, event: Any) -> None:
         self.transcript.record(event)
         if isinstance(event, Status) and event.state == "closed":
-            if event.code in FINAL:
-                self.transcript.system("closed for good: this pane will not reconnect")
-            runtime.forget(self)
+            runtime.forget(self)  # closed for good: nothing left for stop_all to stop
 
     def _schedule_render(self) -> None:
         # Draw on the kit's loop, in an empty context: ipykernel then tags the widget

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .client import Status
+from .codes import FINAL
 from .display import describe_binary, printable
 
 __all__ = ["MARKS", "Kind", "Line", "Transcript"]
@@ -183,10 +184,7 @@ class Transcript:
     def add(self, kind: Kind, text: str) -> Line:
         """Append a line of ``kind``; return it (with its text made printable)."""
         line = Line(kind, printable(text))
-        with self._changed:
-            self._lines.append(line)
-            self._touch()
-        self._tell()
+        self._change(lines=[line])
         return line
 
     def local(self, text: str) -> Line:
@@ -205,25 +203,27 @@ class Transcript:
         """Append an error."""
         return self.add("error", text)
 
-    def set_status(self, status: str) -> None:
-        """Replace the status line."""
-        with self._changed:
-            self._status = printable(status)
-            self._touch()
-        self._tell()
+    def set_status(self, status: str, *notes: str) -> None:
+        """Replace the status line and append ``notes`` as system lines, in one change.
+
+        One change means that a thread waiting for the new status also sees the notes.
+        """
+        self._change(printable(status), [Line("system", printable(note)) for note in notes])
 
     def record(self, event: Any) -> None:
         """Apply one thing a client reported: a ``Status``, a relay message or a chat event.
 
         Args:
             event: A ``Status`` (a status line, plus a system line unless it is still
-                connecting), a ``str`` or ``bytes`` from the relay (a peer line), or a chat
+                connecting, and a second one when a final close code means the client
+                will not reconnect), a ``str`` or ``bytes`` from the relay (a peer line), or a chat
                 event ``dict`` as ``wslib.chatclient.ChatClient`` passes them on.
         """
         if isinstance(event, Status):
-            self.set_status(str(event))
-            if event.state != "connecting":
-                self.system(str(event))
+            notes = [] if event.state == "connecting" else [str(event)]
+            if event.state == "closed" and event.code in FINAL:
+                notes.append("closed for good: this pane will not reconnect")
+            self.set_status(str(event), *notes)
         elif isinstance(event, str):
             self.peer(event)
         elif isinstance(event, bytes | bytearray):
@@ -255,13 +255,13 @@ class Transcript:
         elif kind not in ("ack", "typing"):  # acks and typing notes change nothing shown
             self.system(f"(unknown event {kind!r})")
 
-    def _touch(self) -> None:
-        # Called with the lock held: count the change and wake every waiting thread.
-        self._version += 1
-        self._changed.notify_all()
-
-    def _tell(self) -> None:
+    def _change(self, status: str | None = None, lines: list[Line] | None = None) -> None:
         with self._changed:
+            if status is not None:
+                self._status = status
+            self._lines.extend(lines or ())
+            self._version += 1
+            self._changed.notify_all()  # wake every thread in wait_for
             listeners = list(self._listeners)
-        for listener in listeners:
+        for listener in listeners:  # after the change, with no lock held
             listener()
