@@ -1,0 +1,54 @@
+"""Tests for wslib.display: making a peer's text safe to show."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wslib.display import describe_binary, printable
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("a\x00b", "a\\x00b"),
+        ("line\nbreak\r", "line\\x0abreak\\x0d"),
+        ("del\x7f", "del\\x7f"),
+        ("c1\x85", "c1\\x85"),
+        ("\u202eevil", "\\u202eevil"),
+        ("\u2066isolate\u2069", "\\u2066isolate\\u2069"),
+        ("lone \ud800", "lone \\ud800"),
+        ("tab\tstays", "tab\tstays"),
+        ("héllo wörld ✓ 😀", "héllo wörld ✓ 😀"),
+    ],
+)
+def test_printable_escapes_only_unsafe_characters(text: str, shown: str) -> None:
+    """Controls, bidi overrides and lone surrogates are escaped; tabs and Unicode text stay."""
+    assert printable(text) == shown
+
+
+def test_printable_returns_plain_text_itself() -> None:
+    """Plain text comes back as the very same object, uncopied."""
+    text = "plain text " * 10
+    assert printable(text) is text
+
+
+@given(st.text())
+def test_printable_output_is_always_encodable_and_single_line(text: str) -> None:
+    """Whatever a peer sends, the printable form encodes as UTF-8 and holds no line break."""
+    shown = printable(text)
+    shown.encode("utf-8")
+    assert "\n" not in shown
+    assert "\r" not in shown
+    assert "\x1b" not in shown
+
+
+@pytest.mark.parametrize(
+    ("data", "described"),
+    [(b"", "<0 bytes>"), (b"x", "<1 byte>"), (b"\x00\x01", "<2 bytes>")],
+)
+def test_describe_binary_gives_the_size(data: bytes, described: str) -> None:
+    """A binary message is described by its length, with the right plural."""
+    assert describe_binary(data) == described
