@@ -13,13 +13,14 @@ import contextlib
 import os
 import socket
 import struct
+from collections.abc import Callable
 
 from support import TIMEOUT
 
 from wslib.frames import Frame, IncompleteFrame, Opcode, apply_mask, decode_frame, parse_close
 from wslib.handshake import Response, check_accept, new_key, parse_response, upgrade_request
 
-__all__ = ["RawClient", "frame", "http_exchange", "open_socket", "status_of"]
+__all__ = ["RawClient", "frame", "http_exchange", "open_socket", "status_of", "until"]
 
 
 def frame(
@@ -179,3 +180,14 @@ def status_of(answer: bytes) -> int:
     """Return the status code of a raw HTTP answer."""
     response: Response = parse_response(answer)
     return response.status
+
+
+async def until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    """Wait until ``predicate()`` holds, checking every few milliseconds; fail on timeout.
+
+    For server-side state that no event announces (a count of open connections, a task
+    set that empties), checked a bounded number of times.
+    """
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - no event announces these states
+            await asyncio.sleep(0.005)

@@ -356,7 +356,12 @@ class Server:
 
     async def _refuse_rate(self, connection: ServerConnection) -> None:
         logger.warning("closed %s: over the message rate limit", _peer(connection))
-        await connection.close(CLOSE_POLICY_VIOLATION, "too many messages; slow down")
+        self._spawn(connection.close(CLOSE_POLICY_VIOLATION, "too many messages; slow down"))
+        # Keep reading, and dropping, what the client sent before it saw the close frame:
+        # with websockets' queue full, reading pauses and the client's answer to the close
+        # frame would sit unread until close_timeout ran out.
+        async for _ in connection:
+            pass
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
