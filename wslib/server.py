@@ -177,6 +177,7 @@ class Server:
                 max_size=(self.limits.max_size, self.limits.max_fragment),
                 ping_interval=self.limits.ping_interval,
                 ping_timeout=self.limits.ping_timeout,
+                close_timeout=self.limits.close_timeout,
                 open_timeout=self.limits.open_timeout,
                 ssl=self._ssl,
             )

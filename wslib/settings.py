@@ -15,6 +15,8 @@ setting                default      what happens past it
 ``open_timeout``       10 s         a handshake not finished by then is closed
 ``ping_interval``      20 s         keepalive: how often the server pings
 ``ping_timeout``       20 s         a peer that does not answer a ping in time is closed (1011)
+``close_timeout``      2 s          how long a closing handshake may take before the server
+                                    aborts the connection (websockets waits 10 s)
 ``origins``            own page     browser pages from other origins get HTTP 403
 ``compression``        off          not negotiated, so no decompression bomb can be sent
 =====================  ===========  ===========================================================
@@ -46,4 +48,5 @@ class Limits:
     open_timeout: float | None = 10.0
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
+    close_timeout: float | None = 2.0
     origins: tuple[str, ...] | None = None
