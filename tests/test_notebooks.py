@@ -1,0 +1,105 @@
+"""Check the committed notebooks as files: executed in order, widget state saved, links alive.
+
+nbval re-runs each notebook and compares outputs, but a notebook committed without outputs
+would pass it silently; these checks catch that, and what GitHub would show badly.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def read(path: Path) -> Any:
+    return nbformat.read(path, as_version=4)
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [path.name for path in paths]
+
+
+def test_the_tutorial_and_the_index_exist() -> None:
+    """The index and the ten-minute tutorial are among the notebooks checked here."""
+    assert {"00-index.ipynb", "01-websockets-in-ten-minutes.ipynb"} <= set(ids(ALL))
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_names_are_numbered(path: Path) -> None:
+    """Each notebook is named NN-title.ipynb, in lower case with dashes."""
+    assert re.fullmatch(r"\d\d-[a-z0-9]+(?:-[a-z0-9]+)*\.ipynb", path.name)
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_every_code_cell_was_executed_in_order(path: Path) -> None:
+    """Code cells carry execution counts 1, 2, 3, ... with no gap: one clean top-to-bottom run."""
+    counts = [cell.execution_count for cell in read(path).cells if cell.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1))
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_notebooks_use_the_standard_python3_kernel(path: Path) -> None:
+    """Every notebook names the standard python3 kernel, never a custom kernelspec."""
+    assert read(path).metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_no_committed_output_is_an_error_or_stderr(path: Path) -> None:
+    """No saved output is a traceback or text on stderr, unless the cell expects to fail."""
+    for cell in read(path).cells:
+        if cell.cell_type != "code" or "raises-exception" in cell.metadata.get("tags", []):
+            continue
+        for output in cell.outputs:
+            assert output.output_type != "error", cell.source
+            assert output.get("name") != "stderr", cell.source
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_every_displayed_widget_has_its_state_saved(path: Path) -> None:
+    """Each widget a cell displays is in the saved widget state, so viewers can draw it."""
+    notebook = read(path)
+    shown = [
+        output.data[WIDGET_VIEW]["model_id"]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if WIDGET_VIEW in output.get("data", {})
+    ]
+    if not shown:
+        return
+    state = notebook.metadata["widgets"][WIDGET_STATE]["state"]
+    assert [model_id for model_id in shown if model_id not in state] == []
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_relative_links_point_to_files_that_exist(path: Path) -> None:
+    """Every relative link in a markdown cell names a file in the repository."""
+    for cell in read(path).cells:
+        if cell.cell_type != "markdown":
+            continue
+        for target in re.findall(r"\]\(([^)\s#]+)", cell.source):
+            if "://" not in target and not target.startswith("mailto:"):
+                assert (path.parent / target).exists(), f"{path.name} links to {target}"
+
+
+def test_the_index_links_every_notebook() -> None:
+    """The index links each other notebook by its file name."""
+    index = "\n".join(cell.source for cell in read(NOTEBOOKS / "00-index.ipynb").cells)
+    missing = [name for name in ids(ALL) if name != "00-index.ipynb" and f"]({name})" not in index]
+    assert missing == []
+
+
+def test_exercises_load_solutions_that_exist() -> None:
+    """Each '# %load solutions/<name>.py' cell names a solution file that is there."""
+    for path in ALL:
+        for cell in read(path).cells:
+            for target in re.findall(r"^# %load (\S+)$", cell.source, flags=re.MULTILINE):
+                assert (path.parent / target).is_file(), f"{path.name}: {target}"
