@@ -244,7 +244,7 @@ def test_subprocess_run_of_the_chat_cli_against_a_started_server() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
-        assert "bob: hi from a subprocess" in result.stdout.splitlines()
+        assert "* joined as bob; online: alice, bob" in result.stdout.splitlines()
         alice.wait_for(lambda: len(alice.messages) == 2, TIMEOUT)
         assert [m["text"] for m in alice.messages] == ["hi from a subprocess", "second line"]
         assert [m["name"] for m in alice.messages] == ["bob", "bob"]

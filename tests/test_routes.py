@@ -80,16 +80,16 @@ async def http_get(port: int, target: str) -> Reply:
     return Reply(int(status_line.split()[1]), headers, body)
 
 
-def test_get_root_serves_a_text_page_saying_how_to_connect() -> None:
-    """A plain GET / answers 200 with a text page naming the server's own URLs."""
+def test_get_root_serves_a_page_that_knows_the_chat_path() -> None:
+    """A plain GET / answers 200 with a text or HTML page that leads to /chat."""
 
     async def body() -> None:
         async with Server(port=0) as server:
             reply = await http_get(server.port, "/")
             assert reply.status == 200
-            assert reply.headers["content-type"].startswith("text/plain")
-            text = reply.body.decode()
-            assert f"ws://127.0.0.1:{server.port}/chat" in text
+            content_type = reply.headers["content-type"]
+            assert content_type.split(";")[0] in ("text/plain", "text/html")
+            assert "/chat" in reply.body.decode()
 
     run_async(body())
 
