@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 
 import pytest
@@ -82,3 +83,23 @@ def test_view_follows_the_tap_live(server: BackgroundServer) -> None:
             pass
         tap.wait_closed(timeout=TIMEOUT)
         assert view.box.children[1].value == table  # closed: no longer following
+
+
+def test_view_refreshes_in_an_empty_context(server: BackgroundServer) -> None:
+    """Refreshes run outside the tap's inherited context, so ipykernel tags the running cell."""
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
+    token = marker.set("the cell that made the tap")
+    try:
+        with WireTap(server.url) as tap:
+            view = tap.widget()
+            seen: list[str | None] = []
+            refresh = view.refresh
+            view.refresh = lambda: (seen.append(marker.get(None)), refresh())  # type: ignore[method-assign]
+            with wslib.SyncClient(tap.url):
+                pass
+            tap.wait_closed(timeout=TIMEOUT)
+            view.close()
+    finally:
+        marker.reset(token)
+    assert seen
+    assert set(seen) == {None}

@@ -14,6 +14,7 @@ HTML. ipywidgets is imported when a view is made, not when this module is import
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -142,9 +143,15 @@ class InspectorView:
             return
         self._pending = True
         try:
-            asyncio.get_running_loop().call_soon(self.refresh)
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # called outside a loop, as a test might
             self.refresh()
+            return
+        # The tap's tasks carry the context of the cell that created the tap, and ipykernel
+        # tags widget updates with the request found in the context. An empty context makes
+        # it fall back to the request running now, so a notebook run by nbclient saves the
+        # view's latest state with the cell that was running, not an old one's.
+        loop.call_soon(self.refresh, context=contextvars.Context())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle: dict[str, Any] | None = self.box._repr_mimebundle_(**kwargs)
