@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -164,3 +166,16 @@ def test_url_keeps_the_target_path(server: BackgroundServer) -> None:
         assert tap.url == f"ws://127.0.0.1:{tap.port}/chat"
         assert tap.port != server.port
         assert repr(tap).endswith(f"-> {server.chat_url} running>")
+
+
+def test_inspector_imports_without_ipywidgets() -> None:
+    """Scripts can use the tap where ipywidgets is not installed; only widget() needs it."""
+    code = (
+        "import sys; sys.modules['ipywidgets'] = None\n"
+        "import wslib.inspector, wslib.wireview\n"
+        "print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT * 6
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
