@@ -22,7 +22,7 @@ def format_event(event: Any) -> str | None:
         event: A ``Status``, a relay message (``str`` or ``bytes``) or a chat event dict.
     """
     if isinstance(event, Status):
-        return f"# {event}"
+        return f"# {printable(str(event))}"  # the close reason comes from the server
     if isinstance(event, bytes):
         return describe_binary(event)
     if isinstance(event, str):
@@ -40,7 +40,8 @@ def format_event(event: Any) -> str | None:
     if kind in ("joined", "left"):
         return f"* {name} {kind}"
     if kind == "error":
-        return f"! {event.get('code')}: {printable(str(event.get('detail', '')))}"
+        code, detail = printable(str(event.get("code"))), printable(str(event.get("detail", "")))
+        return f"! {code}: {detail}"
     return None  # acks, typing: not worth a line
 
 
