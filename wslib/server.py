@@ -324,12 +324,16 @@ class Server:
                 self.log.write(f"Chat: {printable(name)} left")
 
     def _perform(self, actions: Iterable[Action]) -> None:
+        accepted: set[object] = set()  # ids acked in this batch: new messages, not a replay
         for action in actions:
             if isinstance(action, Send):
                 targets = [self._chat[c] for c in action.to if c in self._chat]
                 self._send(targets, encode(action.event))
+                kind = action.event.get("type")
+                if kind == "ack":
+                    accepted.add(action.event.get("id"))
                 line = _chat_log_line(action.event)
-                if line is not None:
+                if line is not None and (kind != "message" or action.event["id"] in accepted):
                     self.log.write(line)
             elif (connection := self._chat.get(action.conn)) is not None:
                 self._spawn(connection.close(action.code, action.reason))
