@@ -146,16 +146,19 @@ def serve_forever(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options:
         **options: Passed on to ``Server``.
     """
     done = threading.Event()
-    background = start(host, port, **options)
     previous = None
     if threading.current_thread() is threading.main_thread():
+        # Before the port opens: once a client can connect, SIGTERM must close it with 1001.
         previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        while not done.wait(0.5):  # a timed wait lets Ctrl-C through on every platform
+        background = start(host, port, **options)
+        try:
+            while not done.wait(0.5):  # a timed wait lets Ctrl-C through on every platform
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass
+        finally:
+            background.stop()
     finally:
-        background.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
