@@ -280,18 +280,24 @@ def test_runtime_run_times_out_and_cancels() -> None:
 
 # -- serve_forever, in a script ------------------------------------------------------------
 
+# serve_forever() prints nothing, so the script says the URL itself, and only once
+# serve_forever waits in its loop: where a user's Ctrl-C or a SIGTERM would find it.
 SERVE_FOREVER = """
+import threading
+
 import wslib
 from wslib import background
 
-started = background.start
+class Announcing(threading.Event):
+    announced = False
 
-def start(*args, **kwargs):
-    server = started(*args, **kwargs)
-    print(server.url, flush=True)  # only so that the test can find the port
-    return server
+    def wait(self, timeout=None):
+        if background._by_key and not Announcing.announced:
+            Announcing.announced = True
+            print(next(iter(background._by_key.values())).url, flush=True)
+        return super().wait(timeout)
 
-background.start = start
+threading.Event = Announcing
 wslib.serve_forever(port=0)
 print("returned", flush=True)
 """
