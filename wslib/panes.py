@@ -62,7 +62,7 @@ PaneMode = Literal["relay", "chat"]
 _LOG_STYLE = (
     "height: 14em; overflow-y: auto; display: flex; flex-direction: column-reverse;"
     " border: 1px solid var(--jp-border-color1, #bbb); padding: 4px;"
-    " font-family: var(--jp-code-font-family, monospace); font-size: 12px;"
+    " font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.5;"
 )
 _LINE_STYLES: dict[Kind, str] = {
     "local": "color: #1b6e3a; font-weight: bold;",
