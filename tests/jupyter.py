@@ -1,0 +1,241 @@
+"""Start a throw-away JupyterLab for browser tests, and stop every process it started.
+
+Usage::
+
+    with JupyterLab(root_dir=copy_of_notebooks, work=tmp_path) as lab:
+        page.goto(lab.url("lab/tree/01-websockets-in-ten-minutes.ipynb"))
+
+Contract:
+
+1. ``start`` runs ``python -m jupyterlab`` on 127.0.0.1, on a free port, with a random
+   token, and with its config, data, runtime and IPython folders inside ``work``: no
+   saved workspace, no news prompt, nothing read from or written to the user's folders.
+2. ``remember_children`` notes the processes the server has started (its kernels); call it
+   once a kernel runs. ``stop`` notes them once more.
+3. ``stop`` asks the server to shut down (which shuts its kernels down), then ends what is
+   left of the processes noted, by process id, checking that each id still names the
+   process that was noted (ids are reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+__all__ = ["JupyterLab"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stat(pid: int) -> tuple[int, str] | None:
+    """Return (parent id, start time) of a live process from /proc, or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the name in (...) may hold spaces
+    if fields[0] == "Z":  # a zombie has already exited
+        return None
+    return int(fields[1]), fields[19]
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Return every live descendant of ``pid`` with its start time."""
+    children: dict[int, list[int]] = {}
+    starts: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            children.setdefault(stat[0], []).append(int(entry))
+            starts[int(entry)] = stat[1]
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found[child] = starts[child]
+            todo.append(child)
+    return found
+
+
+class JupyterLab:
+    """A JupyterLab server for one test, isolated in ``work``.
+
+    Args:
+        root_dir: The folder JupyterLab serves (give it a copy: JupyterLab autosaves).
+        work: A folder for its settings, runtime files and log.
+        settings: User settings to apply, by plugin id, e.g.
+            ``{"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}``.
+    """
+
+    def __init__(
+        self, root_dir: Path, work: Path, settings: dict[str, dict[str, object]] | None = None
+    ) -> None:
+        self.root_dir, self.work = root_dir, work
+        self.settings = dict(settings or {})
+        self.port = _free_port()
+        self.token = secrets.token_hex(16)
+        self.log_path = work / "jupyterlab.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._children: dict[int, str] = {}
+
+    def url(self, path: str) -> str:
+        """Return the address of ``path`` on this server, with the token."""
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}?token={self.token}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        """Return the last lines of the server's log, for a failure message."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _environment(self) -> dict[str, str]:
+        folders = {name: self.work / name for name in ("config", "data", "runtime", "ipython")}
+        for folder in folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        (folders["config"] / "jupyter_server_config.json").write_text(
+            json.dumps(
+                {
+                    "LabApp": {
+                        "news_url": None,
+                        "check_for_updates_class": (
+                            "jupyterlab.handlers.announcements.NeverCheckForUpdate"
+                        ),
+                    }
+                }
+            )
+        )
+        settings = {
+            "@jupyterlab/apputils-extension:notification": {
+                "fetchNews": "false",
+                "checkForUpdates": False,
+            },
+            **self.settings,
+        }
+        for plugin, values in settings.items():
+            package, name = plugin.split(":")
+            folder = folders["config"] / "lab" / "user-settings" / package
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
+        environment = dict(
+            os.environ,
+            JUPYTER_CONFIG_DIR=str(folders["config"]),
+            JUPYTER_DATA_DIR=str(folders["data"]),
+            JUPYTER_RUNTIME_DIR=str(folders["runtime"]),
+            IPYTHONDIR=str(folders["ipython"]),
+            JUPYTER_PLATFORM_DIRS="0",
+            PYTHONUNBUFFERED="1",
+        )
+        environment.pop("JUPYTER_TOKEN", None)
+        return environment
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and return once it answers ``/api/status``.
+
+        Raises:
+            RuntimeError: The server exited while starting.
+            TimeoutError: It did not answer within ``timeout`` seconds.
+        """
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+        ]
+        if os.geteuid() == 0:
+            command.append("--allow-root")  # JupyterLab refuses to run as root without it
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root_dir,
+            env=self._environment(),
+        )
+        deadline = time.monotonic() + timeout
+        status = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/status",
+            headers={"Authorization": f"token {self.token}"},
+        )
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited while starting:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(status, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)  # polling a server that is starting: there is no event to wait on
+        raise TimeoutError(f"jupyter lab did not answer in {timeout} s:\n{self.log_tail()}")
+
+    def remember_children(self) -> None:
+        """Note the processes the server has started so far (its kernels)."""
+        if self.process is not None and self.process.poll() is None:
+            self._children.update(_descendants(self.process.pid))
+
+    def stop(self, grace: float = 20.0) -> None:
+        """Shut the server down, then end any process it started that is still there."""
+        process = self.process
+        if process is None:
+            return
+        self.remember_children()
+        if process.poll() is None:
+            shutdown = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/api/shutdown",
+                method="POST",
+                headers={"Authorization": f"token {self.token}"},
+            )
+            try:
+                urllib.request.urlopen(shutdown, data=b"", timeout=5).close()
+                process.wait(grace)
+            except (OSError, subprocess.TimeoutExpired):
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+        for pid, started in self._children.items():
+            stat = _stat(pid)
+            if stat is not None and stat[1] == started:  # still the process we noted
+                with contextlib.suppress(ProcessLookupError):  # it may exit meanwhile
+                    os.kill(pid, signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()
+        self.process = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
