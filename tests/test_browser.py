@@ -1,0 +1,176 @@
+"""Notebook 01 as a learner meets it: JupyterLab in headless Chromium, panes typed into.
+
+The test works on a temporary copy of notebooks/ (JupyterLab autosaves) and checks, in one
+kernel:
+
+1. Opened, it shows its saved outputs and no broken widget.
+2. First run, up to the last cell (which stops everything): typing in Alice's pane and
+   clicking Send shows the message in Bob's pane; Enter in Bob's shows it in Alice's.
+3. Second run, Run All: no error anywhere, and the last cell stops exactly what one run
+   starts, so nothing of the first run (server, panes) was left behind.
+
+Screenshots go to artifacts/ (git ignores it). Chromium comes from the system
+(``CHROMIUM``, default ``/usr/bin/chromium``); the test skips without it unless
+``WSLIB_REQUIRE_ALL=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter import JupyterLab
+from support import TIMEOUT, require
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = "01-websockets-in-ten-minutes.ipynb"
+ARTIFACTS = ROOT / "artifacts"
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Attach every cell to the page, so the last cell can be found without scrolling.
+LAB_SETTINGS: dict[str, dict[str, object]] = {
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+SLOW = 12 * TIMEOUT * 1000  # ms: a cold JupyterLab page load, or a whole run of the notebook
+ERRORS = (
+    ".jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'],"
+    " .jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']"
+)
+KERNEL_READY = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel');
+    const status = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
+    const kernel = panel && panel.querySelector('.jp-KernelName');
+    const name = kernel ? kernel.textContent.trim() : '';
+    return !!status && status.getAttribute('data-status') === 'idle'
+        && name !== '' && name !== 'No Kernel';
+}"""
+RUNNING = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt'))
+    .some(prompt => prompt.textContent.includes('[*]'))"""
+
+
+def run_menu(page: Any, item: str) -> None:
+    """Choose ``item`` in JupyterLab's Run menu, as a learner would."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+
+def wait_for_run(page: Any, item: str) -> None:
+    """Run ``item`` and return when every queued cell has finished.
+
+    JupyterLab marks each queued cell ``[*]`` at once; they all lose the mark by the end.
+    """
+    run_menu(page, item)
+    page.wait_for_function(RUNNING, timeout=SLOW)
+    page.wait_for_function(f"() => !({RUNNING})()", timeout=SLOW)
+
+
+def output_texts(page: Any) -> list[str]:
+    texts: list[str] = page.locator(".jp-NotebookPanel .jp-OutputArea-output").all_inner_texts()
+    return texts
+
+
+def check_no_errors(page: Any, console: list[str]) -> None:
+    """No error or stderr output, no broken widget, no dialog, no error in the console."""
+    expect(page.locator(ERRORS)).to_have_count(0)
+    assert not [text for text in output_texts(page) if "Error displaying widget" in text]
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    assert console == []
+
+
+def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> None:
+    """Panes chat both ways in Chromium, and a second Run All is clean and leaves nothing old."""
+    chromium = require(os.environ.get("CHROMIUM", "/usr/bin/chromium"), "the browser test")
+    root = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    saved = json.loads((root / NOTEBOOK).read_text())
+    code_cells = [cell for cell in saved["cells"] if cell["cell_type"] == "code"]
+    stopped_by_one_run = code_cells[-1]["outputs"][0]["data"]["text/plain"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    console: list[str] = []
+
+    with (
+        JupyterLab(root, tmp_path, LAB_SETTINGS) as lab,
+        playwright_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROME_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(3 * TIMEOUT * 1000)
+        expect.set_options(timeout=3 * TIMEOUT * 1000)
+        page.on("console", lambda message: message.type == "error" and console.append(message.text))
+        page.on("pageerror", lambda error: console.append(f"page error: {error}"))
+        try:
+            page.goto(lab.url(f"lab/tree/{NOTEBOOK}"), timeout=SLOW)
+            # The toolbar says idle before a kernel is attached; wait for a real kernel name.
+            page.wait_for_function(KERNEL_READY, timeout=SLOW)
+            lab.remember_children()
+            cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+            expect(cells).to_have_count(len(saved["cells"]))
+
+            # 1. Before anything runs, the saved outputs show and no widget is broken. (A
+            # notebook from a fresh clone is not trusted, so the panes show as their text.)
+            expect(page.get_by_text("PaneRow(ChatPane(name='Alice'")).to_be_visible()
+            check_no_errors(page, console)
+            alice, bob = page.locator(".chat-pane-Alice"), page.locator(".chat-pane-Bob")
+
+            # 2. Run everything but the last cell, which would stop the panes.
+            cells.last.locator(".jp-InputPrompt").click()
+            wait_for_run(page, "Run All Above Selected Cell")
+            check_no_errors(page, console)
+            tag = secrets.token_hex(3)
+            alice_box = alice.locator(".chat-input input")
+            alice_box.click()
+            alice_box.press_sequentially(f"typed by Alice {tag}")  # real keys, no delay
+            alice.locator("button.chat-send").click()
+            expect(bob.locator(".chat-line", has_text=f"typed by Alice {tag}")).to_have_text(
+                f"← Received message from peer: typed by Alice {tag}"
+            )
+            expect(alice.locator(".chat-local", has_text=tag)).to_be_visible()
+            expect(alice_box).to_have_value("")
+            bob_box = bob.locator(".chat-input input")
+            bob_box.click()
+            bob_box.press_sequentially(f"Bob answers {tag}")
+            bob_box.press("Enter")  # Enter right after the last key
+            expect(alice.locator(".chat-line", has_text=f"Bob answers {tag}")).to_have_text(
+                f"← Received message from peer: Bob answers {tag}"
+            )
+            expect(cells).to_have_count(len(saved["cells"]))  # typing ran no shortcut
+            check_no_errors(page, console)
+            row = page.locator(".chat-panes")
+            row.scroll_into_view_if_needed()
+            row.screenshot(path=str(ARTIFACTS / "panes.png"))
+            page.screenshot(path=str(ARTIFACTS / "notebook-01.png"))
+            lab.remember_children()
+
+            # 3. Run All again, in the same kernel: it replaces the first run's server and
+            # panes, and its last cell stops what one run starts, no more.
+            wait_for_run(page, "Run All Cells")
+            check_no_errors(page, console)
+            last_output = cells.last.locator(".jp-OutputArea-output")
+            expect(last_output).to_have_text(stopped_by_one_run)
+            expect(alice.locator(".chat-status")).to_have_text("closed (1000)")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "notebook-01-failure.png"))
+            print("JupyterLab log:\n" + lab.log_tail())
+            print("outputs:", output_texts(page))
+            raise
+        finally:
+            browser.close()
