@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
@@ -63,3 +65,14 @@ def test_version_is_a_string() -> None:
     """The package has a ``__version__`` string such as '0.1.0'."""
     assert isinstance(wslib.__version__, str)
     assert wslib.__version__.count(".") == 2
+
+
+def test_importing_wslib_does_not_load_ipywidgets() -> None:
+    """``import wslib`` leaves ipywidgets unloaded until a pane is asked for, in a fresh process."""
+    code = (
+        "import sys, wslib\n"
+        "assert 'ipywidgets' not in sys.modules\n"
+        "wslib.ChatPane\n"
+        "assert 'ipywidgets' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

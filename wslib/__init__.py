@@ -17,7 +17,9 @@ Usage::
 
 from __future__ import annotations
 
-import logging
+import importlib as _importlib
+import logging as _logging
+import typing as _typing
 
 from .background import BackgroundServer, serve_forever, start
 from .blocking import SyncChatClient, SyncClient
@@ -25,10 +27,16 @@ from .chatclient import ChatClient
 from .client import Backoff, Client, NotConnectedError, Status
 from .codes import CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_TAKEN_OVER
 from .exceptions import ChatError, PortInUseError, WslibError
+from .inspector import WireTap
 from .logbook import LogBook
 from .nested import allow_nested_asyncio
 from .runtime import stop_all
 from .server import Server
+from .settings import Limits
+from .transcript import Transcript
+
+if _typing.TYPE_CHECKING:
+    from .panes import ChatPane, PaneRow, ServerLog, chat_panes, side_by_side
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -38,24 +46,47 @@ __all__ = [
     "Backoff",
     "ChatClient",
     "ChatError",
+    "ChatPane",
     "Client",
+    "Limits",
     "LogBook",
     "NotConnectedError",
+    "PaneRow",
     "PortInUseError",
     "Server",
+    "ServerLog",
     "Status",
     "SyncChatClient",
     "SyncClient",
+    "Transcript",
+    "WireTap",
     "WslibError",
     "__version__",
     "allow_nested_asyncio",
+    "chat_panes",
     "serve_forever",
+    "side_by_side",
     "start",
     "stop_all",
 ]
+
+# The panes need ipywidgets, which scripts and the command line do not: they load on
+# first use (``wslib.chat_panes``), so ``import wslib`` stays light.
+_LAZY = {
+    name: "panes" for name in ("ChatPane", "PaneRow", "ServerLog", "chat_panes", "side_by_side")
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 # A library leaves logging to its user; this keeps Python's last-resort handler from
 # printing the kit's warnings into whichever notebook cell happens to be running.
-logging.getLogger("wslib").addHandler(logging.NullHandler())
+_logging.getLogger("wslib").addHandler(_logging.NullHandler())
