@@ -271,3 +271,16 @@ def test_newcomer_is_replayed_recent_history_once() -> None:
     bob.wait_for(lambda: len(bob.messages) == 2, TIMEOUT)
     assert texts(bob.messages) == ["two", "three"]
     assert bob.client.last_id == alice.messages[-1]["id"]
+
+
+def test_a_send_the_server_refuses_leaves_pending_and_is_not_retried() -> None:
+    """A send refused with an error event carrying its cid is dropped from ``pending``."""
+    server = wslib.start(port=0)
+    alice = SyncChatClient(server.chat_url, "alice")
+    cid = alice.send("x" * 5000)  # over the chat text limit
+    alice.wait_for(lambda: bool(alice.client.errors), TIMEOUT)
+    assert alice.client.errors[0]["code"] == "too_long"
+    assert alice.client.errors[0]["cid"] == cid
+    assert cid not in alice.client.pending
+    alice.send("short")
+    alice.wait_for(lambda: not alice.client.pending and len(alice.messages) == 1, TIMEOUT)

@@ -28,7 +28,10 @@ from websockets.asyncio.client import ClientConnection
 from .client import Client, NotConnectedError
 from .protocol import VERSION
 
-__all__ = ["ChatClient"]
+__all__ = ["RETRY_ERRORS", "ChatClient"]
+
+#: Error codes that refuse a send only for now; the send stays pending and is retried.
+RETRY_ERRORS = frozenset({"unavailable"})
 
 Event = dict[str, Any]
 
@@ -110,6 +113,10 @@ class ChatClient(Client):
             self.online = list(event.get("online", []))
         elif kind == "error":
             self.errors.append(event)
+            if event.get("code") not in RETRY_ERRORS:
+                # The server refused this send for good (too long, bad text, no such user):
+                # retrying it after a reconnection would only be refused again.
+                self.pending.pop(event.get("cid") or "", None)
         self.emit(event)
 
     def _welcome(self, event: Event) -> None:

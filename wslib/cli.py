@@ -28,7 +28,7 @@ from . import __version__
 from .access import is_loopback
 from .chatclient import ChatClient
 from .client import Client
-from .exceptions import PortInUseError
+from .exceptions import PortInUseError, ServerError
 from .logbook import LogBook
 from .server import DEFAULT_HOST, DEFAULT_PORT, Server
 from .settings import Limits
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--certfile", help="PEM certificate: serve wss:// (TLS)")
         sub.add_argument("--keyfile", help="the certificate's private key, if separate")
+        sub.add_argument(
+            "--redis",
+            metavar="URL",
+            help="share the relay and the chat with other servers through this Redis, "
+            "e.g. redis://127.0.0.1:6379/0 (needs wslib[redis])",
+        )
     chat = commands.add_parser(
         "chat",
         help="chat from this terminal",
@@ -135,17 +141,22 @@ def _is_chat(url: str) -> bool:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    server = Server(
-        args.host,
-        args.port,
-        mode="echo" if args.command == "echo" else "relay",
-        history_db=args.history_db,
-        log=LogBook(sys.stdout),
-        limits=Limits(max_size=args.max_size, max_fragment=args.max_size),
-        token=None if args.token == "none" else args.token,
-        certfile=args.certfile,
-        keyfile=args.keyfile,
-    )
+    try:
+        server = Server(
+            args.host,
+            args.port,
+            mode="echo" if args.command == "echo" else "relay",
+            history_db=args.history_db,
+            log=LogBook(sys.stdout),
+            limits=Limits(max_size=args.max_size, max_fragment=args.max_size),
+            token=None if args.token == "none" else args.token,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+            redis=args.redis,
+        )
+    except ImportError as exc:  # --redis without redis-py installed
+        print(f"wslib: {exc}", file=sys.stderr)
+        return 1
     try:
         await server.start()
     except PortInUseError:
@@ -154,6 +165,9 @@ async def _serve(args: argparse.Namespace) -> int:
             "stop the other server or pick another port with --port",
             file=sys.stderr,
         )
+        return 1
+    except ServerError as exc:  # e.g. Redis cannot be reached
+        print(f"wslib: {exc}", file=sys.stderr)
         return 1
     # Handle SIGTERM before the URL line says "ready": a script may signal at once.
     stop = asyncio.Event()
@@ -191,9 +205,21 @@ async def _chat(url: str, name: str | None) -> int:
         return 1
     try:
         await _pump_stdin(client, view)
+        await _deliver_pending(client, view)
     finally:
         await client.stop()
     return 0
+
+
+async def _deliver_pending(client: Client, view: TerminalView, timeout: float = 10.0) -> None:
+    """At the end of input, give chat sends that are not yet acknowledged time to land."""
+    if not isinstance(client, ChatClient):
+        return
+    chat = client
+    with contextlib.suppress(TimeoutError):
+        await chat.wait_for(lambda: not chat.pending or chat.status.state == "closed", timeout)
+    if chat.pending:
+        view.problem(f"{len(chat.pending)} message(s) were not acknowledged by the server")
 
 
 async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
