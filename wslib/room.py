@@ -109,6 +109,11 @@ class Room:
         self._ghosts: set[ConnId] = set()  # taken over, waiting for the adapter to close
 
     @property
+    def replay(self) -> int:
+        """Return how many recent messages a newcomer is sent."""
+        return self._replay
+
+    @property
     def online(self) -> list[str]:
         """Return the names of everyone online, sorted."""
         return sorted(self._names.values())

@@ -15,7 +15,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .access import TokenSetting, resolve_token, token_matches, with_token
+from .backplane import Backplane, open_backplane
 from .codes import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
@@ -55,6 +56,9 @@ Handler = Callable[[ServerConnection], Awaitable[None]]
 
 logger = logging.getLogger("wslib.server")
 
+# Chat connection ids are unique in the process, so servers can share a LocalBackplane.
+_conn_ids = itertools.count(1)
+
 
 class Server:
     """Serve the relay, the chat, a page and a health check on one port, on this loop.
@@ -80,6 +84,14 @@ class Server:
             default): a random one when ``host`` is not loopback. ``url`` includes it.
         certfile: A PEM certificate chain, to serve ``wss://`` (TLS) instead of ``ws://``.
         keyfile: The certificate's private key, if not in ``certfile``.
+        backplane: What links this server to others (``wslib.backplane``); by default a
+            private ``LocalBackplane``, so the server stands alone.
+        redis: A Redis URL such as ``redis://127.0.0.1:6379/0``: share the relay and the
+            chat with every server given the same URL (needs redis-py: ``wslib[redis]``).
+
+    Raises:
+        ValueError: If both ``backplane`` and ``redis`` are given.
+        ImportError: If ``redis`` is given and redis-py is not installed.
     """
 
     def __init__(
@@ -97,6 +109,8 @@ class Server:
         token: TokenSetting = "auto",
         certfile: str | None = None,
         keyfile: str | None = None,
+        backplane: Backplane | None = None,
+        redis: str | None = None,
     ) -> None:
         self.host, self.port, self.mode = host, port, mode
         self.token = resolve_token(host, token)
@@ -113,7 +127,7 @@ class Server:
         self._relay: Relay[ServerConnection] = Relay()
         self._room: Room | None = None
         self._chat: dict[ConnId, ServerConnection] = {}
-        self._conn_ids = itertools.count(1)
+        self.backplane = open_backplane(backplane, redis)
         self._tasks: set[asyncio.Task[None]] = set()
         self._dropping: set[ServerConnection] = set()
 
@@ -165,7 +179,7 @@ class Server:
             raise RuntimeError("the server is already running")
         if self._history is None:
             self._history = SqliteHistory(self._history_db) if self._history_db else MemoryHistory()
-        self._room = Room(self._history, replay=self._replay)
+        room = Room(self._history, replay=self._replay)
         try:
             self._server = await serve(
                 self._dispatch,
@@ -186,6 +200,13 @@ class Server:
                 raise PortInUseError(self.port) from None
             raise
         self.port = self._server.sockets[0].getsockname()[1]
+        try:
+            self._room = await self.backplane.attach(self, room)
+        except BaseException:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            raise
         logger.info("serving %s", self.url)
 
     async def stop(
@@ -199,6 +220,7 @@ class Server:
         await server.wait_closed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.backplane.detach(self)
         if isinstance(self._history, SqliteHistory) and self._history_db:
             self._history.close()
             self._history = None
@@ -234,9 +256,11 @@ class Server:
 
     def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         route = classify(request.path, request.headers.get("Upgrade"))
+        status = self.backplane.status
         if route is Route.HEALTH:
-            body = {"status": "ok", "mode": self.mode, "clients": self.clients}
-            return _with_type(connection.respond(200, json.dumps(body)), "application/json")
+            body = {"status": status, "mode": self.mode, "clients": self.clients}
+            code = 200 if status == "ok" else 503
+            return _with_type(connection.respond(code, json.dumps(body)), "application/json")
         if route is Route.PAGE:
             return _with_type(connection.respond(200, page_html()), PAGE_CONTENT_TYPE)
         if route is Route.ICON:  # no icon, but an answer, so the browser's console stays clean
@@ -260,6 +284,8 @@ class Server:
         if self._active >= self._max_connections:
             logger.warning("refused a connection: %d connections open", self._active)
             return connection.respond(503, "Too many connections; try again later.\n")
+        if route is Route.CHAT and status != "ok":  # clients retry a 503 with backoff
+            return connection.respond(503, "The chat is unavailable for now; try again later.\n")
         return None
 
     async def _dispatch(self, connection: ServerConnection) -> None:
@@ -292,6 +318,7 @@ class Server:
                 delivery = self._relay.receive(connection, message)
                 self.log.write(delivery.log_line)
                 self._send(delivery.recipients, delivery.payload)
+                await self.backplane.relay(self, delivery.payload)
         finally:
             self.log.write(self._relay.leave(connection))
 
@@ -306,24 +333,37 @@ class Server:
     # -- the JSON chat -----------------------------------------------------------------
 
     async def _serve_chat(self, connection: ServerConnection) -> None:
-        conn = next(self._conn_ids)
+        conn = next(_conn_ids)
         self._chat[conn] = connection
-        room = self.room
         limiter = _limiter(self.limits.chat_rate)
         try:
             async for data in connection:
                 if limiter is not None and not limiter.allow(time.monotonic()):
                     await self._refuse_rate(connection)
                     return
-                self._perform(room.receive(conn, data))
+                await self.backplane.receive(self, conn, data)
         finally:
             del self._chat[conn]
-            name = room.name(conn)
-            self._perform(room.disconnect(conn))
-            if name is not None and name not in room.online:
+            name = await self.backplane.disconnect(self, conn)
+            if name is not None:
                 self.log.write(f"Chat: {printable(name)} left")
 
-    def _perform(self, actions: Iterable[Action]) -> None:
+    # -- what the backplane calls back (see wslib.backplane.Node) ----------------------
+
+    def deliver(self, actions: Sequence[Action], *, log: bool = True) -> None:
+        """Carry out chat actions for this server's own connections; log them if ``log``."""
+        self._perform(actions, log=log)
+
+    def relay_in(self, payload: str | bytes) -> None:
+        """Send a message relayed by another server to every relay client here."""
+        self._send(self._relay.members, payload)
+
+    def close_chat(self, code: int, reason: str) -> None:
+        """Close every chat connection of this server with ``code`` and ``reason``."""
+        for connection in self._chat.values():
+            self._spawn(connection.close(code, reason))
+
+    def _perform(self, actions: Iterable[Action], *, log: bool = True) -> None:
         accepted: set[object] = set()  # ids acked in this batch: new messages, not a replay
         for action in actions:
             if isinstance(action, Send):
@@ -332,7 +372,7 @@ class Server:
                 kind = action.event.get("type")
                 if kind == "ack":
                     accepted.add(action.event.get("id"))
-                line = _chat_log_line(action.event)
+                line = _chat_log_line(action.event) if log else None
                 if line is not None and (kind != "message" or action.event["id"] in accepted):
                     self.log.write(line)
             elif (connection := self._chat.get(action.conn)) is not None:

@@ -1,0 +1,355 @@
+"""Share the relay and the chat between servers in any number of processes through Redis.
+
+Usage::
+
+    server = wslib.start(port=0, redis="redis://127.0.0.1:6379/0")    # in a notebook
+    $ wslib serve --port 8081 --redis redis://127.0.0.1:6379/0         # from a terminal
+
+How each part travels (the keys are listed in ``wslib.redis_store``):
+
+- **Relay**: a server fans a message out to its own clients at once and publishes it,
+  with its server id, on a pub/sub channel; the other servers fan it out to theirs. One
+  task publishes everything a server relays, in order, so each sender's order holds.
+- **Chat**: messages, joins and leaves go into one Redis Stream. Every server reads the
+  stream in order (``XREAD BLOCK``) and delivers each entry to its own clients once; the
+  entry id is the message id, and ``XRANGE`` replays history and resumes. Typing goes
+  over pub/sub: it is not kept.
+- **Presence**: each server refreshes a heartbeat key; when one expires, the others free
+  the names its clients held and log a ``left`` for each.
+
+When Redis goes away the server is *degraded*: it logs one warning, ``/healthz`` answers
+503 ``{"status": "degraded"}``, every chat connection is closed with 1013 (a send that was
+in flight gets an ``error`` with code ``unavailable`` and its ``cid`` first) and new chat
+connections get HTTP 503. The kit's clients reconnect with backoff and, once the server
+has reconnected by itself, resume and send again what was not acknowledged, which Redis
+deduplicates: nothing is lost without the client knowing. The relay goes on locally;
+relayed messages that cannot be published meanwhile are counted and logged, not queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+from typing import Any
+
+from .backplane import BackplaneStatus, Node
+from .cluster import (
+    UNAVAILABLE,
+    ClusterRoom,
+    JoinRequest,
+    LeaveRequest,
+    PostRequest,
+    Request,
+    TypingRequest,
+    Welcome,
+)
+from .codes import CLOSE_TRY_AGAIN_LATER
+from .exceptions import ServerError, StateError
+from .room import ConnId, Room
+
+try:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.exceptions import RedisError
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError("the Redis backplane needs redis-py: pip install 'wslib[redis]'") from exc
+
+from .redis_store import RedisStore
+
+__all__ = ["DEGRADED_REASON", "RedisBackplane"]
+
+logger = logging.getLogger("wslib.redis")
+
+#: The close reason chat clients get when their server loses Redis.
+DEGRADED_REASON = "chat unavailable: the server lost Redis; try again later"
+
+_FAILURES = (RedisError, OSError)
+
+
+class RedisBackplane:
+    """Link this server to every other server that uses the same Redis database.
+
+    Args:
+        url: A Redis URL, e.g. ``redis://127.0.0.1:6379/0``.
+        server_id: This server's id in Redis; random by default. Two running servers must
+            never share one (a restarted server may reuse its old id).
+        prefix: The start of every key and channel: servers share a chat per prefix.
+        heartbeat: Seconds between heartbeats; a server is taken for dead after ``ttl``.
+        ttl: How long a heartbeat lasts; three heartbeats by default.
+        maxlen: About how many stream entries (messages, joins, leaves) Redis keeps.
+        retry: The first and the longest delay (seconds) between reconnection attempts;
+            each delay is random up to a value that doubles, so servers do not all
+            come back at the same instant.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        server_id: str | None = None,
+        prefix: str = "wslib:chat",
+        heartbeat: float = 1.0,
+        ttl: float | None = None,
+        maxlen: int = 1000,
+        retry: tuple[float, float] = (0.1, 5.0),
+    ) -> None:
+        self.url = url
+        self.server_id = server_id or secrets.token_hex(4)
+        self.prefix = prefix
+        self.heartbeat = heartbeat
+        self.ttl = ttl if ttl is not None else 3 * heartbeat
+        self.retry = retry
+        self.dropped = 0  # relayed messages that could not be published
+        # Fail fast inside a command and let this class's own loop do the waiting.
+        quick = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2)
+        options: dict[str, Any] = {"retry": quick, "socket_connect_timeout": 2.0}
+        self._redis: Redis = Redis.from_url(url, decode_responses=True, **options)
+        self._raw: Redis = Redis.from_url(url, **options)
+        self.store = RedisStore(self._redis, prefix, maxlen=maxlen)
+        self._relay_channel = f"{prefix}:relay".encode()
+        self._typing_channel = f"{prefix}:typing".encode()
+        self._status: BackplaneStatus = "ok"
+        self._node: Node | None = None
+        self._room = ClusterRoom(self.server_id)
+        self._replay = 100
+        self._epoch = ""
+        self._position = "0-0"
+        self._pubsub: PubSub | None = None
+        self._outbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(10_000)
+        self._broken: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def status(self) -> BackplaneStatus:
+        """Return ``"ok"``, or ``"degraded"`` while Redis cannot be reached."""
+        return self._status
+
+    @property
+    def room(self) -> ClusterRoom:
+        """Return this server's share of the chat (its logic)."""
+        return self._room
+
+    # -- the Backplane protocol ----------------------------------------------------------
+
+    async def attach(self, node: Node, room: Room) -> Room:
+        """Connect to Redis and start relaying; return ``room`` (kept for ``Server.room``).
+
+        Raises:
+            ServerError: Redis cannot be reached now.
+        """
+        self._node, self._replay = node, room.replay
+        try:
+            await self._connect(first=True)
+        except _FAILURES as exc:
+            await self._close_clients()
+            raise ServerError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="wslib redis")
+        return room
+
+    async def detach(self, node: Node) -> None:
+        """Stop every task, free this server's names and heartbeat, close the connections."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._status == "ok":
+            with contextlib.suppress(*_FAILURES):
+                async with asyncio.timeout(2.0):
+                    await self.store.sweep(self.server_id, [], only_if_dead=False)
+                    await self._redis.delete(self.store.heartbeat_key(self.server_id))
+        await self._close_clients()
+        self._node = None
+
+    async def relay(self, node: Node, payload: str | bytes) -> None:
+        """Queue a relayed message for the other servers (waits while the queue is full)."""
+        if self._status != "ok":
+            self.dropped += 1
+            return
+        kind, data = (b"t", payload.encode()) if isinstance(payload, str) else (b"b", payload)
+        await self._outbox.put((self._relay_channel, self.server_id.encode() + b"\0" + kind + data))
+
+    async def receive(self, node: Node, conn: ConnId, data: str | bytes) -> None:
+        """Check one chat frame; store what it asks for; errors go back to ``conn`` only."""
+        for item in self._room.receive(conn, data):
+            if isinstance(item, JoinRequest | PostRequest | TypingRequest | LeaveRequest):
+                await self._perform(node, item)
+            else:
+                node.deliver([item])
+
+    async def disconnect(self, node: Node, conn: ConnId) -> str | None:
+        """Free the name ``conn`` held; return it for the log."""
+        name = None
+        for request in self._room.disconnect(conn):
+            name = request.name
+            await self._perform(node, request)
+        return name
+
+    # -- requests from this server's clients -------------------------------------------------
+
+    async def _perform(self, node: Node, request: Request) -> None:
+        if self._status != "ok":
+            node.deliver(self._room.refused(request, UNAVAILABLE))
+            return
+        try:
+            if isinstance(request, JoinRequest):
+                if await self.store.join(request, self.server_id) == "taken":
+                    error = StateError(
+                        "name_taken", f"The name {request.name!r} is already in use."
+                    )
+                    node.deliver(self._room.refused(request, error))
+            elif isinstance(request, PostRequest):
+                outcome, message_id = await self.store.post(request, self.server_id)
+                if outcome == "dup":
+                    node.deliver(self._room.duplicate(request, message_id))
+                elif outcome == "nouser":
+                    error = StateError("no_such_user", f"No one named {request.to!r} is online.")
+                    node.deliver(self._room.refused(request, error))
+            elif isinstance(request, TypingRequest):
+                typing = self.server_id.encode() + b"\0" + request.name.encode()
+                await self._outbox.put((self._typing_channel, typing))
+            else:
+                await self.store.leave(request, self.server_id)
+        except _FAILURES as exc:
+            node.deliver(self._room.refused(request, UNAVAILABLE))
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._broken is not None and not self._broken.done():
+            self._broken.set_exception(exc)
+
+    # -- the connection to Redis, and coming back after losing it --------------------------
+
+    async def _connect(self, *, first: bool) -> None:
+        """(Re)connect: check the epoch, pick up the stream, subscribe, free stale names."""
+        epoch = await self.store.epoch()
+        if first:
+            self._position = await self.store.last_id()
+        elif epoch != self._epoch:  # Redis lost the chat: everything in the stream is new
+            logger.warning("Redis at %s lost the chat's data (new epoch)", self.url)
+            self._position = "0-0"
+        self._epoch = epoch
+        await self.store.sweep(self.server_id, self._room.conns, only_if_dead=False)
+        await self.store.heartbeat(self.server_id, self.ttl)
+        self._pubsub = self._raw.pubsub()
+        await self._pubsub.subscribe(self._relay_channel, self._typing_channel)
+
+    async def _run(self) -> None:
+        delay = self.retry[0]
+        while True:
+            self._broken = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._read())
+                    group.create_task(self._listen())
+                    group.create_task(self._publish())
+                    group.create_task(self._beat())
+                    group.create_task(self._watch(self._broken))
+            except* Exception as failures:  # Redis errors, or a bug: either way, start over
+                self._degrade(failures.exceptions[0])
+            self._broken = None
+            while True:  # reconnect with exponential backoff and full jitter
+                await asyncio.sleep(random.uniform(0, delay))
+                delay = min(2 * delay, self.retry[1])
+                try:
+                    await self._reset_pubsub()
+                    await self._connect(first=False)
+                except _FAILURES:
+                    continue
+                break
+            delay = self.retry[0]
+            self._status = "ok"
+            logger.warning("Redis at %s is back: chat is served again", self.url)
+
+    def _degrade(self, exc: BaseException) -> None:
+        self._status = "degraded"
+        lost, self.dropped = self.dropped, 0
+        logger.warning(
+            "degraded: lost Redis at %s (%s); chat connections closed with 1013%s",
+            self.url,
+            exc,
+            f"; {lost} relayed messages were not published" if lost else "",
+        )
+        while not self._outbox.empty():  # not published: the relay carries no retries
+            self._outbox.get_nowait()
+        if self._node is not None:
+            self._node.close_chat(CLOSE_TRY_AGAIN_LATER, DEGRADED_REASON)
+
+    @staticmethod
+    async def _watch(broken: asyncio.Future[None]) -> None:
+        await broken  # raises what a client's request met, to restart the whole group
+
+    # -- the four loops that run while Redis is reachable ---------------------------------
+
+    async def _read(self) -> None:
+        """Deliver every stream entry, in order, to this server's clients."""
+        while True:
+            for entry_id, fields in await self.store.read(self._position, block=1.0):
+                self._position = entry_id
+                for item in self._room.apply(entry_id, fields):
+                    if isinstance(item, Welcome):
+                        messages, reset = await self.store.history(
+                            item.last_id, item.upto, self._replay
+                        )
+                        actions = self._room.welcome(item, messages, reset=reset, epoch=self._epoch)
+                        self._deliver(actions)
+                    else:
+                        self._deliver([item])
+
+    async def _listen(self) -> None:
+        """Fan out what other servers relay, and typing notices, to this server's clients."""
+        assert self._pubsub is not None
+        while True:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is None:
+                continue
+            server, _, body = bytes(message["data"]).partition(b"\0")
+            if message["channel"] == self._typing_channel:
+                self._deliver(self._room.typing(body.decode()))
+            elif server != self.server_id.encode() and self._node is not None:
+                self._node.relay_in(body[1:].decode() if body[:1] == b"t" else body[1:])
+
+    async def _publish(self) -> None:
+        """Publish queued messages in order, many per round trip."""
+        while True:
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty() and len(batch) < 256:
+                batch.append(self._outbox.get_nowait())
+            try:
+                async with self._raw.pipeline(transaction=False) as pipe:
+                    for channel, data in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+            except _FAILURES:
+                self.dropped += sum(channel == self._relay_channel for channel, _ in batch)
+                raise
+
+    async def _beat(self) -> None:
+        """Refresh this server's heartbeat; free the names of servers whose heartbeat ended."""
+        while True:
+            await self.store.heartbeat(self.server_id, self.ttl)
+            for server in await self.store.holders() - {self.server_id}:
+                gone = await self.store.sweep(server, [], only_if_dead=True)
+                if gone:
+                    logger.warning("server %s stopped answering: %d names freed", server, gone)
+            await asyncio.sleep(self.heartbeat)
+
+    def _deliver(self, actions: list[Any]) -> None:
+        if self._node is not None and actions:
+            self._node.deliver(actions)
+
+    async def _reset_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(*_FAILURES):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _close_clients(self) -> None:
+        await self._reset_pubsub()
+        for client in (self._redis, self._raw):
+            with contextlib.suppress(*_FAILURES):
+                await client.aclose()
