@@ -30,6 +30,7 @@ from .exceptions import ChatError, PortInUseError, WslibError
 from .inspector import WireTap
 from .logbook import LogBook
 from .nested import allow_nested_asyncio
+from .page import page_url, show_page
 from .runtime import stop_all
 from .server import Server
 from .settings import Limits
@@ -64,7 +65,9 @@ __all__ = [
     "__version__",
     "allow_nested_asyncio",
     "chat_panes",
+    "page_url",
     "serve_forever",
+    "show_page",
     "side_by_side",
     "start",
     "stop_all",
