@@ -82,7 +82,10 @@ async function main(opts) {
         return;
       }
       if (buf[body] === PROBE) {
-        if (!state.ready) stats.ready += state.ready = true;
+        if (!state.ready) {
+          state.ready = true;
+          stats.ready++;
+        }
         return;
       }
       const [seq, at] = readNumber(buf, body, end);
