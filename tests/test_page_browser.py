@@ -1,4 +1,4 @@
-"""The browser chat page in headless Chromium: two pages and a kit client chatting via one server.
+"""The browser chat page in headless Chromium: two pages with a kit client or a pane, one server.
 
 Chromium comes from the system (``CHROMIUM``, default ``/usr/bin/chromium``); the test skips
 without it, unless ``WSLIB_REQUIRE_ALL=1``. Playwright's own browser download is never used.
@@ -144,6 +144,29 @@ def test_two_pages_and_a_kit_client_chat_through_one_server(browser: Any) -> Non
         ann.context.close()
         ben.context.close()
         carol.stop()
+        server.stop()
+
+
+def test_two_pages_and_a_widget_pane_chat_through_one_server(browser: Any) -> None:
+    """A chat-mode ``ChatPane`` and two pages see each other's messages, both ways."""
+    panes = pytest.importorskip("wslib.panes")
+    server = wslib.start(port=0, name="test-page-pane")
+    pat = panes.ChatPane(server, "pat", mode="chat")
+    ann, ben = Watched(browser), Watched(browser)
+    try:
+        p1 = ann.join(server.http_url, "ann")
+        p2 = ben.join(server.http_url, "ben")
+        expect(p1.locator("#online li")).to_have_text(["ann (you)", "ben", "pat"])
+        ann.say("hello pat")
+        pat.wait_for(lambda: any("hello pat" in text for text in pat.transcript.texts()))
+        pat.send("hello pages")
+        for page in (p1, p2):
+            expect(page.locator("#messages .message").last).to_have_text("pat:hello pages")
+        assert ann.errors == ben.errors == []
+    finally:
+        ann.context.close()
+        ben.context.close()
+        pat.stop()
         server.stop()
 
 
