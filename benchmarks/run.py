@@ -7,7 +7,7 @@ Usage::
 
     python benchmarks/run.py --quick          # one summary line, under a minute
     python benchmarks/run.py                  # every scenario, a markdown table
-    python benchmarks/run.py --only fanout --runs 5 --variants node-quiet,wslib
+    python benchmarks/run.py --only fan-out --runs 5 --variants node-quiet,wslib
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from servers import NODE, VARIANTS, Server, Variant, pin, raise_nofile
 
 LOADGEN = Path(__file__).resolve().parent / "node" / "loadgen.js"
 BASELINES = ("node-quiet", "node-article", "websockets-broadcast")
+LOADGENS: list[subprocess.Popen[str]] = []  # every one started, to stop on the way out
 
 
 @dataclass
@@ -46,13 +48,15 @@ def loadgen(url: str, timeout: float, **options: float | str) -> subprocess.Pope
     command = [NODE or "node", str(LOADGEN), "--url", url, "--timeout", str(timeout)]
     for name, value in options.items():
         command += [f"--{name}", str(value)]
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         pin(command, 1),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    LOADGENS.append(proc)
+    return proc
 
 
 def finish(proc: subprocess.Popen[str], timeout: float) -> dict[str, float]:
@@ -70,16 +74,20 @@ def finish(proc: subprocess.Popen[str], timeout: float) -> dict[str, float]:
     return {k: float(v) for k, v in result.items() if isinstance(v, int | float)}
 
 
-def fanout(receivers: int, deliveries: int, window: int) -> Callable[[Server], dict[str, float]]:
-    """Measure deliveries/s with ``receivers`` receivers and a bounded window."""
+def fanout(
+    receivers: int, deliveries: int, window: int, limit: float = 60
+) -> Callable[[Server], dict[str, float]]:
+    """Measure deliveries/s with ``receivers`` receivers and a bounded window.
+
+    The load generator gives up after ``limit`` seconds.
+    """
     messages = max(100, deliveries // receivers)
 
     def measure(server: Server) -> dict[str, float]:
         cpu = server.cpu_seconds()
-        proc = loadgen(
-            server.url, 60, mode="fanout", receivers=receivers, messages=messages, window=window
-        )
-        result = finish(proc, 70)
+        options = {"receivers": receivers, "messages": messages, "window": window}
+        proc = loadgen(server.url, limit, mode="fanout", **options)
+        result = finish(proc, limit + 10)
         result["server_cpu"] = (server.cpu_seconds() - cpu) / result["elapsed_s"]
         return result
 
@@ -137,7 +145,9 @@ def cases(quick: bool) -> list[Case]:
     """Return the scenario settings for a quick or a full run."""
     if quick:
         return [
-            Case("fan-out", "N=100", "deliveries_per_s", "deliveries/s", fanout(100, 100_000, 64))
+            Case(
+                "fan-out", "N=100", "deliveries_per_s", "deliveries/s", fanout(100, 100_000, 64, 20)
+            )
         ]
     return [
         *(
@@ -258,6 +268,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every run's raw figures here")
     args = parser.parse_args(argv)
 
+    # SIGTERM (a test's timeout, say) unwinds like Ctrl-C, so every server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        return benchmark(args)
+    finally:
+        for proc in LOADGENS:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    """Run the cases that ``args`` selects and print the results; return the exit code."""
     raise_nofile()
     variants: list[Variant] = []
     for name in args.variants.split(","):
