@@ -1,0 +1,101 @@
+"""Summarise benchmark runs: medians, ranges and ratios to the baselines."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from servers import Server
+
+__all__ = ["BASELINES", "Case", "summary", "table"]
+
+BASELINES = ("node-quiet", "node-article", "websockets-broadcast")
+
+
+@dataclass
+class Case:
+    """One scenario setting; ``measure`` runs it once against a started server."""
+
+    scenario: str
+    label: str
+    metric: str  # name of the figure that is compared across servers
+    unit: str
+    measure: Callable[[Server], dict[str, float]]
+    results: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+
+def median(case: Case, variant: str, key: str) -> float | None:
+    """Return the median of ``key`` over the runs of ``variant``, if any."""
+    values = [r[key] for r in case.results.get(variant, []) if key in r]
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None) -> str:
+    """Format a figure with about three significant digits."""
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def ratios(case: Case, variant: str) -> list[str]:
+    """Return this variant's median over each baseline's median, as ``0.77x``."""
+    mine = median(case, variant, case.metric)
+    cells = []
+    for base in BASELINES:
+        theirs = median(case, base, case.metric)
+        cells.append(f"{mine / theirs:.2f}x" if mine is not None and theirs else "-")
+    return cells
+
+
+def details(case: Case, variant: str) -> str:
+    """Return the secondary figures of a row."""
+
+    def m(key: str) -> str:
+        return fmt(median(case, variant, key))
+
+    if case.scenario == "fan-out":
+        return f"server CPU {m('server_cpu')}, load generator CPU {m('loadgen_cpu')}"
+    if case.scenario == "latency":
+        return f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms, last delivery at {m('elapsed_s')} s"
+    return f"open {m('open_s')} s, RSS {m('rss_mb')} MB"
+
+
+def table(done: list[Case]) -> str:
+    """Return a markdown table of every case and variant."""
+    head = ["scenario", "setting", "server", "median", "min-max", "runs"]
+    head += [f"x {b}" for b in BASELINES] + ["also"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case in done:
+        for variant, runs in case.results.items():
+            values = [r[case.metric] for r in runs]
+            row = [
+                case.scenario,
+                case.label,
+                variant,
+                f"{fmt(median(case, variant, case.metric))} {case.unit}",
+                f"{fmt(min(values))}-{fmt(max(values))}",
+                str(len(values)),
+            ]
+            lines.append(
+                "| " + " | ".join(row + ratios(case, variant) + [details(case, variant)]) + " |"
+            )
+    return "\n".join(lines)
+
+
+def summary(case: Case) -> str:
+    """Return one line: each variant's median and its ratios to the baselines."""
+    parts = []
+    for variant in case.results:
+        shown = [
+            f"{c} {b}"
+            for c, b in zip(ratios(case, variant), BASELINES, strict=True)
+            if b != variant and c != "-"
+        ]
+        extra = f" ({', '.join(shown)})" if shown else ""
+        parts.append(f"{variant} {fmt(median(case, variant, case.metric))}{extra}")
+    return f"{case.scenario} {case.label} {case.unit}, median: " + "; ".join(parts)
