@@ -17,6 +17,7 @@ from support import TIMEOUT, require
 
 import wslib
 from wslib import runtime
+from wslib.display import printable
 from wslib.page import page_url
 
 pytestmark = pytest.mark.browser
@@ -245,4 +246,31 @@ def test_page_behind_a_path_prefix_finds_the_chat_and_passes_the_token(browser: 
         eli.context.close()
         dora.stop()
         runtime.run(proxy.stop(), TIMEOUT)
+        server.stop()
+
+
+HOSTILE = [
+    "plain text stays as it is",
+    "tab\tstays",
+    "new\nline and carriage\rreturn",
+    "\x1b[31mred\x1b[0m and \x1b]0;title\x07",
+    "right-to-left \u202egnp.exe and isolate \u2066x\u2069",
+    "C1 control \x85 and DEL \x7f and NUL \x00",
+    "emoji 🎉 and accents é stay",
+    "a lone surrogate \ud800 here",
+]
+
+
+def test_page_shows_peer_text_with_the_same_rule_as_python(browser: Any) -> None:
+    """The page's JavaScript ``printable`` escapes exactly what ``wslib.display.printable`` does."""
+    server = wslib.start(port=0, name="test-page-printable")
+    viewer = Watched(browser)
+    try:
+        viewer.page.goto(server.http_url)
+        shown = viewer.page.evaluate("(texts) => texts.map(printable)", HOSTILE)
+        assert shown == [printable(text) for text in HOSTILE]
+        assert shown[0] == HOSTILE[0]
+        assert "\\u202e" in shown[4]
+    finally:
+        viewer.context.close()
         server.stop()
