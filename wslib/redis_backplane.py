@@ -33,6 +33,7 @@ import contextlib
 import logging
 import random
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .backplane import BackplaneStatus, Node
@@ -69,6 +70,7 @@ logger = logging.getLogger("wslib.redis")
 DEGRADED_REASON = "chat unavailable: the server lost Redis; try again later"
 
 _FAILURES = (RedisError, OSError)
+_POLL = 0.25  # seconds a loop waits for Redis before it checks whether it should end
 
 
 class RedisBackplane:
@@ -121,7 +123,11 @@ class RedisBackplane:
         self._position = "0-0"
         self._pubsub: PubSub | None = None
         self._outbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(10_000)
-        self._broken: asyncio.Future[None] | None = None
+        # Tasks blocked in a redis-py read are not cancelled: on Python 3.11 that could leave
+        # them stuck. Every loop instead polls briefly and ends once ``_halt`` is set.
+        self._halt = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._failure: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -143,6 +149,7 @@ class RedisBackplane:
             ServerError: Redis cannot be reached now.
         """
         self._node, self._replay = node, room.replay
+        self._stopping.clear()
         try:
             await self._connect(first=True)
         except _FAILURES as exc:
@@ -154,7 +161,8 @@ class RedisBackplane:
     async def detach(self, node: Node) -> None:
         """Stop every task, free this server's names and heartbeat, close the connections."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping.set()
+            self._halt.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._status == "ok":
@@ -219,8 +227,10 @@ class RedisBackplane:
             self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
-        if self._broken is not None and not self._broken.done():
-            self._broken.set_exception(exc)
+        """End this round of the loops; the first failure is the one reported."""
+        if self._failure is None and not self._halt.is_set():
+            self._failure = exc
+        self._halt.set()
 
     # -- the connection to Redis, and coming back after losing it --------------------------
 
@@ -241,19 +251,18 @@ class RedisBackplane:
     async def _run(self) -> None:
         delay = self.retry[0]
         while True:
-            self._broken = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(self._read())
-                    group.create_task(self._listen())
-                    group.create_task(self._publish())
-                    group.create_task(self._beat())
-                    group.create_task(self._watch(self._broken))
-            except* Exception as failures:  # Redis errors, or a bug: either way, start over
-                self._degrade(failures.exceptions[0])
-            self._broken = None
+            self._halt.clear()
+            self._failure = None
+            loops = (self._read, self._listen, self._publish, self._beat)
+            await asyncio.gather(*(self._guard(loop) for loop in loops))
+            if self._stopping.is_set():
+                return
+            self._degrade(self._failure)
             while True:  # reconnect with exponential backoff and full jitter
-                await asyncio.sleep(random.uniform(0, delay))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), random.uniform(0, delay))
+                if self._stopping.is_set():
+                    return
                 delay = min(2 * delay, self.retry[1])
                 try:
                     await self._reset_pubsub()
@@ -265,7 +274,14 @@ class RedisBackplane:
             self._status = "ok"
             logger.warning("Redis at %s is back: chat is served again", self.url)
 
-    def _degrade(self, exc: BaseException) -> None:
+    async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run one loop until ``_halt``; if it fails, halt the others too."""
+        try:
+            await loop()
+        except Exception as exc:  # Redis errors, or a bug: either way, start over
+            self._fail(exc)
+
+    def _degrade(self, exc: BaseException | None) -> None:
         self._status = "degraded"
         lost, self.dropped = self.dropped, 0
         logger.warning(
@@ -279,16 +295,12 @@ class RedisBackplane:
         if self._node is not None:
             self._node.close_chat(CLOSE_TRY_AGAIN_LATER, DEGRADED_REASON)
 
-    @staticmethod
-    async def _watch(broken: asyncio.Future[None]) -> None:
-        await broken  # raises what a client's request met, to restart the whole group
-
     # -- the four loops that run while Redis is reachable ---------------------------------
 
     async def _read(self) -> None:
         """Deliver every stream entry, in order, to this server's clients."""
-        while True:
-            for entry_id, fields in await self.store.read(self._position, block=1.0):
+        while not self._halt.is_set():
+            for entry_id, fields in await self.store.read(self._position, block=_POLL):
                 self._position = entry_id
                 for item in self._room.apply(entry_id, fields):
                     if isinstance(item, Welcome):
@@ -303,8 +315,8 @@ class RedisBackplane:
     async def _listen(self) -> None:
         """Fan out what other servers relay, and typing notices, to this server's clients."""
         assert self._pubsub is not None
-        while True:
-            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        while not self._halt.is_set():
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL)
             if message is None:
                 continue
             server, _, body = bytes(message["data"]).partition(b"\0")
@@ -315,8 +327,11 @@ class RedisBackplane:
 
     async def _publish(self) -> None:
         """Publish queued messages in order, many per round trip."""
-        while True:
-            batch = [await self._outbox.get()]
+        while not self._halt.is_set():
+            try:  # waiting on the queue is safe to time out: no Redis read is involved
+                batch = [await asyncio.wait_for(self._outbox.get(), _POLL)]
+            except TimeoutError:
+                continue
             while not self._outbox.empty() and len(batch) < 256:
                 batch.append(self._outbox.get_nowait())
             try:
@@ -330,13 +345,14 @@ class RedisBackplane:
 
     async def _beat(self) -> None:
         """Refresh this server's heartbeat; free the names of servers whose heartbeat ended."""
-        while True:
+        while not self._halt.is_set():
             await self.store.heartbeat(self.server_id, self.ttl)
             for server in await self.store.holders() - {self.server_id}:
                 gone = await self.store.sweep(server, [], only_if_dead=True)
                 if gone:
                     logger.warning("server %s stopped answering: %d names freed", server, gone)
-            await asyncio.sleep(self.heartbeat)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halt.wait(), self.heartbeat)
 
     def _deliver(self, actions: list[Any]) -> None:
         if self._node is not None and actions:
