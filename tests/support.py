@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +28,12 @@ import pytest
 
 TIMEOUT = 5.0 * float(os.environ.get("WSLIB_TIMEOUT_SCALE", "1"))
 REQUIRE_ALL = os.environ.get("WSLIB_REQUIRE_ALL") == "1"
+
+# A shell without job control starts `pytest &` with SIGINT ignored, and every process a
+# test spawns would inherit that: a server told to stop with SIGINT would never hear it.
+# Any handler, unlike SIG_IGN, is reset to the default in a child when it execs.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def require(executable: str, why: str) -> str:
