@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 from collections.abc import Iterator
@@ -156,17 +157,20 @@ def test_serve_shuts_down_cleanly_on_a_signal(
     port = int(url.rsplit(":", 1)[1].rstrip("/"))
 
     async def body() -> list[int | None]:
-        clients = [await connect(url) for _ in range(3)]
-        await clients[0].send("hello")
-        for client in clients[1:]:
-            assert await recv(client) == "Received message from peer: hello"
-        child.proc.send_signal(signum)
-        codes = []
-        for client in clients:
-            with pytest.raises(ConnectionClosed):
-                await recv(client)
-            codes.append(client.close_code)
-        return codes
+        # The stack closes the clients even when a check fails: a socket left open would
+        # surface as a ResourceWarning, and so as an error, in some later test.
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(connect(url)) for _ in range(3)]
+            await clients[0].send("hello")
+            for client in clients[1:]:
+                assert await recv(client) == "Received message from peer: hello"
+            child.proc.send_signal(signum)
+            codes = []
+            for client in clients:
+                with pytest.raises(ConnectionClosed):
+                    await recv(client)
+                codes.append(client.close_code)
+            return codes
 
     assert run_async(body()) == [1001, 1001, 1001]
     assert child.wait() == 0
