@@ -164,7 +164,7 @@ def test_every_chat_event_crosses_servers_once_in_each_senders_order(redis_url: 
                 assert [t for t in public if t[0] == "c"] == [f"c{i}" for i in range(20)]
                 ids = [m["id"] for m in kinds(client, "message")]
                 assert len(ids) == len(set(ids))
-            assert texts(bob)[-1] == "psst"
+            assert texts(bob).count("psst") == 1
             assert "psst" not in texts(carol)
             assert [m["id"] for m in kinds(bob, "message") if m["text"] != "psst"] == [
                 m["id"] for m in kinds(carol, "message")
