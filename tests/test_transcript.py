@@ -170,14 +170,22 @@ def test_wait_for_gives_up_with_the_last_lines_in_the_message() -> None:
     transcript = Transcript("Bob")
     transcript.system("open")
     with pytest.raises(TimeoutError, match=r"Bob: still waiting .*status connecting.*· open"):
-        transcript.wait_for(lambda: False, timeout=0.01)
+        transcript.wait_for(lambda: False, timeout=TIMEOUT / 500)
 
 
 def test_wait_for_returns_at_once_when_the_predicate_already_holds() -> None:
     """A predicate that is already true does not wait at all, even with no timeout."""
     transcript = Transcript("Bob")
     transcript.peer("there")
-    transcript.wait_for(lambda: transcript.find("there") is not None, timeout=None)
+    # On a thread, so that a wait that never ends fails here instead of hanging the run.
+    waiter = threading.Thread(
+        target=transcript.wait_for,
+        args=(lambda: transcript.find("there") is not None, None),
+        daemon=True,
+    )
+    waiter.start()
+    waiter.join(TIMEOUT)
+    assert not waiter.is_alive()
 
 
 def test_unexpected_events_are_reported_not_dropped() -> None:
