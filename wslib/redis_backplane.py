@@ -272,7 +272,12 @@ class RedisBackplane:
                 break
             delay = self.retry[0]
             self._status = "ok"
-            logger.warning("Redis at %s is back: chat is served again", self.url)
+            lost, self.dropped = self.dropped, 0
+            logger.warning(
+                "Redis at %s is back: chat is served again%s",
+                self.url,
+                f"; {lost} relayed messages reached only local clients meanwhile" if lost else "",
+            )
 
     async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
         """Run one loop until ``_halt``; if it fails, halt the others too."""
