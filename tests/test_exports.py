@@ -9,6 +9,7 @@ import sys
 from types import ModuleType
 
 import pytest
+from support import TIMEOUT
 
 import wslib
 
@@ -75,4 +76,4 @@ def test_importing_wslib_does_not_load_ipywidgets() -> None:
         "wslib.ChatPane\n"
         "assert 'ipywidgets' in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=12 * TIMEOUT)
