@@ -22,6 +22,7 @@ import logging as _logging
 import typing as _typing
 
 from .background import BackgroundServer, serve_forever, start
+from .backplane import Backplane, LocalBackplane
 from .blocking import SyncChatClient, SyncClient
 from .chatclient import ChatClient
 from .client import Backoff, Client, NotConnectedError, Status
@@ -31,6 +32,7 @@ from .inspector import WireTap
 from .logbook import LogBook
 from .nested import allow_nested_asyncio
 from .page import page_url, show_page
+from .redis_server import RedisServer
 from .runtime import stop_all
 from .server import Server
 from .settings import Limits
@@ -38,6 +40,7 @@ from .transcript import Transcript
 
 if _typing.TYPE_CHECKING:
     from .panes import ChatPane, PaneRow, ServerLog, chat_panes, side_by_side
+    from .redis_backplane import RedisBackplane
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -45,15 +48,19 @@ __all__ = [
     "CLOSE_TAKEN_OVER",
     "BackgroundServer",
     "Backoff",
+    "Backplane",
     "ChatClient",
     "ChatError",
     "ChatPane",
     "Client",
     "Limits",
+    "LocalBackplane",
     "LogBook",
     "NotConnectedError",
     "PaneRow",
     "PortInUseError",
+    "RedisBackplane",
+    "RedisServer",
     "Server",
     "ServerLog",
     "Status",
@@ -73,10 +80,13 @@ __all__ = [
     "stop_all",
 ]
 
-# The panes need ipywidgets, which scripts and the command line do not: they load on
-# first use (``wslib.chat_panes``), so ``import wslib`` stays light.
+# The panes need ipywidgets and the Redis backplane redis-py, which scripts and the command
+# line do not: they load on first use (``wslib.chat_panes``), so ``import wslib`` stays light.
 _LAZY = {
-    name: "panes" for name in ("ChatPane", "PaneRow", "ServerLog", "chat_panes", "side_by_side")
+    **{
+        name: "panes" for name in ("ChatPane", "PaneRow", "ServerLog", "chat_panes", "side_by_side")
+    },
+    "RedisBackplane": "redis_backplane",  # needs redis-py: pip install 'wslib[redis]'
 }
 
 
