@@ -1,8 +1,9 @@
-"""Tests for wslib.fanout: the bytes are websockets' own, written once, never to the slow.
+"""Tests for wslib.fanout: the bytes are websockets' own, framed once, never sent to the slow.
 
 ``fan_out`` writes pre-built frames straight to each transport, below websockets' public
-API. These tests hold it to the bytes websockets' ``broadcast()`` writes for the same
-message, on real ``ServerConnection`` objects whose transport is a recording stub, so that
+API, and holds them until the end of the loop turn so that a burst costs one write per
+recipient. These tests hold it to the bytes websockets' ``broadcast()`` writes for the same
+messages, on real ``ServerConnection`` objects whose transport is a recording stub, so that
 a change in websockets that breaks the shortcut fails here first.
 """
 
@@ -12,7 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from rawclient import RawClient
+from rawclient import RawClient, frame, until
 from support import run_async
 from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
@@ -22,7 +23,7 @@ from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
 
 from wslib import Server
-from wslib.fanout import fan_out, frame_bytes
+from wslib.fanout import FLUSH_AT, fan_out, flush, frame_bytes
 from wslib.frames import Opcode
 
 # Payload lengths on both sides of the 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
@@ -99,6 +100,7 @@ def test_fan_out_writes_the_same_bytes_as_broadcast(kind: str, size: int) -> Non
         ours, our_transport = connection()
         broadcast([theirs], message)
         assert fan_out([ours], message, None) == []
+        flush()
         assert our_transport.written == their_transport.written
         assert len(our_transport.chunks) == 1
 
@@ -111,6 +113,7 @@ def test_fan_out_frames_a_message_once_for_all_recipients() -> None:
     async def body() -> None:
         pairs = [connection() for _ in range(5)]
         fan_out([conn for conn, _ in pairs], "hello, all", None)
+        flush()
         chunks = [transport.chunks[0] for _, transport in pairs]
         assert all(chunk is chunks[0] for chunk in chunks)
         assert chunks[0] == frame_bytes("hello, all")
@@ -126,6 +129,7 @@ def test_fan_out_skips_connections_that_are_not_open(state: State) -> None:
         shut, shut_transport = connection(state=state)
         open_, open_transport = connection()
         assert fan_out([shut, open_], "hi", 1024) == []
+        flush()
         assert shut_transport.chunks == []
         assert open_transport.written == frame_bytes("hi")
 
@@ -139,6 +143,7 @@ def test_fan_out_skips_a_connection_in_the_middle_of_a_fragmented_message() -> N
         busy, busy_transport = connection()
         busy.send_in_progress = asyncio.get_running_loop().create_future()
         assert fan_out([busy], "hi", None) == []
+        flush()
         assert busy_transport.chunks == []
 
     run_async(body())
@@ -151,6 +156,7 @@ def test_fan_out_leaves_out_and_returns_connections_over_the_limit() -> None:
         over, over_transport = connection(backlog=1025)
         at, at_transport = connection(backlog=1024)
         assert fan_out([over, at], "hi", 1024) == [over]
+        flush()
         assert over_transport.chunks == []
         assert at_transport.written == frame_bytes("hi")
 
@@ -163,6 +169,7 @@ def test_fan_out_without_a_limit_writes_whatever_the_backlog() -> None:
     async def body() -> None:
         slow, transport = connection(backlog=10**9)
         assert fan_out([slow], b"\x00", None) == []
+        flush()
         assert transport.written == frame_bytes(b"\x00")
 
     run_async(body())
@@ -179,8 +186,114 @@ def test_fan_out_defers_to_broadcast_when_an_extension_was_negotiated() -> None:
         message = "compress me " * 50
         broadcast([theirs], message)
         fan_out([ours], message, None)
+        flush()
         assert our_transport.written == their_transport.written
         assert our_transport.written != frame_bytes(message)
+
+    run_async(body())
+
+
+def test_a_burst_in_one_turn_is_one_write_of_broadcasts_bytes() -> None:
+    """Messages fanned out in one loop turn reach each transport as one write, in order."""
+    messages: list[str | bytes] = ["one", b"\x02", "three " * 40, ""]
+
+    async def body() -> None:
+        theirs, their_transport = connection()
+        pairs = [connection() for _ in range(3)]
+        for message in messages:
+            broadcast([theirs], message)
+            fan_out([conn for conn, _ in pairs], message, None)
+        assert all(transport.chunks == [] for _, transport in pairs)  # held until the turn ends
+        flush()
+        for _, transport in pairs:
+            assert transport.chunks == [their_transport.written]
+
+    run_async(body())
+
+
+def test_held_frames_are_written_before_the_next_callback_runs() -> None:
+    """Without a flush() call, the frames go out when the loop turn that queued them ends."""
+
+    async def body() -> None:
+        conn, transport = connection()
+        fan_out([conn], "later", None)
+        turn_over = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(turn_over.set_result, None)  # queued after the flush
+        await turn_over
+        assert transport.written == frame_bytes("later")
+
+    run_async(body())
+
+
+def test_held_frames_are_dropped_once_the_connection_starts_closing() -> None:
+    """No data frame follows a close frame: a connection closing before the flush gets none."""
+
+    async def body() -> None:
+        conn, transport = connection()
+        fan_out([conn], "too late", None)
+        conn.protocol.state = CLOSING  # as if a close frame went out in this same turn
+        flush()
+        assert transport.chunks == []
+
+    run_async(body())
+
+
+def test_frames_are_written_at_once_when_held_bytes_reach_flush_at() -> None:
+    """A burst never waits in memory past FLUSH_AT bytes: it is written as it grows."""
+    message = "x" * (FLUSH_AT // 4)
+
+    async def body() -> None:
+        conn, transport = connection()
+        for _ in range(4):
+            fan_out([conn], message, None)
+        assert transport.written == frame_bytes(message) * 4  # no flush() needed
+        fan_out([conn], "big " * FLUSH_AT, None)  # alone past FLUSH_AT: written at once
+        assert transport.written.endswith(frame_bytes("big " * FLUSH_AT))
+
+    run_async(body())
+
+
+def test_the_limit_counts_frames_held_in_this_turn() -> None:
+    """A connection is slow once its transport backlog plus its held frames pass the limit."""
+    message = "m" * 100
+    size = len(frame_bytes(message))
+
+    async def body() -> None:
+        conn, transport = connection(backlog=size)
+        limit = 2 * size  # room for the backlog and one held frame, not two
+        assert fan_out([conn], message, limit) == []
+        assert fan_out([conn], message, limit) == []  # backlog + 1 held = limit: still in
+        assert fan_out([conn], message, limit) == [conn]  # backlog + 2 held > limit: out
+        flush()
+        assert transport.written == frame_bytes(message) * 2
+
+    run_async(body())
+
+
+def test_a_burst_from_one_sender_reaches_a_raw_client_in_order() -> None:
+    """Through a real server, messages sent in one TCP write arrive as frames, in order."""
+    count = 50
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            sender = await RawClient.connect(server.port)
+            reader = await RawClient.connect(server.port)
+            try:
+                await until(lambda: server.clients == 2)
+                burst = b"".join(frame(Opcode.TEXT, f"m{i}".encode()) for i in range(count))
+                await sender.send(burst)
+                for i in range(count):
+                    received = await reader.read_frame()
+                    assert received is not None
+                    assert (received.opcode, received.fin, received.masked) == (
+                        Opcode.TEXT,
+                        True,
+                        False,
+                    )
+                    assert received.payload == f"Received message from peer: m{i}".encode()
+            finally:
+                await sender.close()
+                await reader.close()
 
     run_async(body())
 

@@ -75,7 +75,9 @@ class Relay(Generic[Member]):
             Every other member as recipients, the payload (prefixed text, or the bytes
             unchanged) and the log line, with unsafe characters escaped.
         """
-        recipients = [member for member in self._members if member != sender]
+        recipients = list(self._members)  # copied and searched in C: cheap per message
+        if sender in self._members:
+            recipients.remove(sender)
         if isinstance(message, str):
             return Delivery(recipients, PEER_PREFIX + message, RECEIVED_PREFIX + printable(message))
         return Delivery(recipients, message, RECEIVED_PREFIX + describe_binary(message))
