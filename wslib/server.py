@@ -194,6 +194,7 @@ class Server:
                 close_timeout=self.limits.close_timeout,
                 open_timeout=self.limits.open_timeout,
                 ssl=self._ssl,
+                backlog=4096,  # asyncio's 100 overflows in a burst of connects; somaxconn caps it
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
