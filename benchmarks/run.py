@@ -8,6 +8,7 @@ Usage::
     python benchmarks/run.py --quick          # one summary line, under a minute
     python benchmarks/run.py                  # every scenario, a markdown table
     python benchmarks/run.py --only fan-out --runs 5 --variants node-quiet,wslib
+    python benchmarks/run.py --only fan-out --variants wslib --tree before=/tmp/before
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from report import Case, summary, table
-from servers import NODE, VARIANTS, Server, Variant, pin, raise_nofile
+from servers import NODE, VARIANTS, Server, Variant, pin, raise_nofile, tree_variant
 
 LOADGEN = Path(__file__).resolve().parent / "node" / "loadgen.js"
 LOADGENS: list[subprocess.Popen[str]] = []  # every one started, to stop on the way out
@@ -178,6 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["fan-out", "latency", "connections"])
     parser.add_argument("--budget", type=float, help="seconds before no new run starts")
     parser.add_argument("--json", type=Path, help="also write every run's raw figures here")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        type=tree_variant,
+        metavar="NAME=PATH",
+        help="also run `python -m wslib serve` from the checkout at PATH, as variant NAME",
+    )
     args = parser.parse_args(argv)
 
     # SIGTERM (a test's timeout, say) unwinds like Ctrl-C, so every server is stopped.
@@ -195,8 +204,9 @@ def benchmark(args: argparse.Namespace) -> int:
     """Run the cases that ``args`` selects and print the results; return the exit code."""
     raise_nofile()
     variants: list[Variant] = []
-    for name in args.variants.split(","):
-        variant = VARIANTS.get(name)
+    known = VARIANTS | {v.name: v for v in args.tree}
+    for name in [*args.variants.split(","), *(v.name for v in args.tree)]:
+        variant = known.get(name)
         reason = "unknown variant" if variant is None else variant.missing()
         if variant is None or reason:
             print(f"skipping {name}: {reason}", file=sys.stderr)

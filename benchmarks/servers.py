@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
-__all__ = ["VARIANTS", "Server", "Variant", "pin", "raise_nofile"]
+__all__ = ["VARIANTS", "Server", "Variant", "pin", "raise_nofile", "tree_variant"]
 
 HERE = Path(__file__).resolve().parent
 NODE = shutil.which("node")
@@ -34,7 +34,8 @@ class Variant:
 
     name: str
     command: tuple[str, ...]
-    needs: str  # "node" or "wslib" or "python"
+    needs: str  # "node", "wslib", "wslib+uvloop" or "python"
+    cwd: Path = HERE.parent  # where it runs: `python -m wslib` imports wslib from here
 
     def missing(self) -> str | None:
         """Return why this variant cannot run here, or None if it can."""
@@ -43,12 +44,16 @@ class Variant:
                 return "node is not on PATH"
             if not (HERE / "node_modules" / "ws").is_dir():
                 return "ws is not installed: run `npm ci --prefix benchmarks`"
-        if self.needs == "wslib":
+        if self.needs.startswith("wslib"):
             # Ask the interpreter that will serve, from the directory it will serve in.
-            check = [PY, "-c", "import wslib.cli"]
-            done = subprocess.run(check, cwd=HERE.parent, capture_output=True, timeout=30)
+            # wslib must come from that directory, not from wherever it is installed.
+            modules = self.needs.replace("+", ".cli, ") if "+" in self.needs else "wslib.cli"
+            check = [PY, "-c", f"import {modules}; print(wslib.__file__)"]
+            done = subprocess.run(check, cwd=self.cwd, capture_output=True, text=True, timeout=30)
             if done.returncode != 0:
-                return "wslib.cli is not importable yet"
+                return f"cannot import {modules} in {self.cwd}"
+            if not Path(done.stdout.strip()).resolve().is_relative_to(self.cwd.resolve()):
+                return f"wslib in {self.cwd} is not the one imported: {done.stdout.strip()}"
         return None
 
 
@@ -58,6 +63,7 @@ VARIANTS = {
     v.name: v
     for v in (
         Variant("wslib", (PY, "-m", "wslib", "serve", *LOCAL), "wslib"),
+        Variant("wslib-uvloop", (PY, "-m", "wslib", "serve", "--uvloop", *LOCAL), "wslib+uvloop"),
         Variant("node-article", (NODE or "node", str(HERE / "node" / "server.js"), *LOCAL), "node"),
         Variant(
             "node-quiet",
@@ -69,6 +75,19 @@ VARIANTS = {
         ),
     )
 }
+
+
+def tree_variant(spec: str) -> Variant:
+    """Return a variant serving ``python -m wslib serve`` from another checkout.
+
+    Args:
+        spec: ``NAME=PATH``, e.g. ``before=/tmp/before`` for a ``git worktree`` of the
+            commit before a change, to measure the change side by side with it.
+    """
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise ValueError(f"expected NAME=PATH, got {spec!r}")
+    return Variant(name, (PY, "-m", "wslib", "serve", *LOCAL), "wslib", Path(path).resolve())
 
 
 def pin(command: list[str], core: int) -> list[str]:
@@ -97,7 +116,7 @@ class Server:
 
     def __init__(self, variant: Variant, cwd: Path | None = None) -> None:
         self.variant = variant
-        self.cwd = cwd or HERE.parent
+        self.cwd = cwd or variant.cwd
         self.url = ""
         self.log_lines = 0
         # Open for the server's whole life; stop() closes it.

@@ -6,10 +6,12 @@ Usage::
     $ python -m wslib serve --port 0             # any free port; the first line says which
     $ python -m wslib echo --max-size 16777216
     $ python -m wslib chat ws://127.0.0.1:8080/chat --name alice
+    $ python -m wslib serve --uvloop             # on uvloop: pip install 'wslib[fast]'
 
-``main`` owns the only ``asyncio.run`` in the package. It returns an exit code instead of
-raising: 0 after Ctrl-C, Ctrl-D or SIGTERM, 1 when the port is taken or the server cannot
-be reached, 2 for a bad command line.
+``main`` owns the only event loop runner in the package: ``asyncio.Runner``, which is
+``asyncio.run`` with a choice of loop (uvloop's with ``--uvloop``). It returns an exit code
+instead of raising: 0 after Ctrl-C, Ctrl-D or SIGTERM, 1 when the port is taken, the
+server cannot be reached or uvloop is missing, 2 for a bad command line.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -87,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--certfile", help="PEM certificate: serve wss:// (TLS)")
         sub.add_argument("--keyfile", help="the certificate's private key, if separate")
         sub.add_argument(
+            "--uvloop",
+            action="store_true",
+            help="run on uvloop, a faster event loop (needs wslib[fast])",
+        )
+        sub.add_argument(
             "--redis",
             metavar="URL",
             help="share the relay and the chat with other servers through this Redis, "
@@ -116,11 +124,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "chat" and _is_chat(args.url) and not args.name:
         print("wslib chat: --name is needed to join a chat", file=sys.stderr)
         return 2
+    loop_factory = None
+    if getattr(args, "uvloop", False):
+        try:
+            loop_factory = importlib.import_module("uvloop").new_event_loop
+        except ImportError:
+            print("wslib: --uvloop needs uvloop: pip install 'wslib[fast]'", file=sys.stderr)
+            return 1
     handler = _log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
     try:
-        if args.command == "chat":
-            return asyncio.run(_chat(args.url, args.name))
-        return asyncio.run(_serve(args))
+        # asyncio.run(), with a choice of event loop.
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            if args.command == "chat":
+                return runner.run(_chat(args.url, args.name))
+            return runner.run(_serve(args))
     except KeyboardInterrupt:
         return 0
     finally:
@@ -140,7 +157,25 @@ def _is_chat(url: str) -> bool:
     return urlsplit(url).path.rstrip("/").endswith("/chat")
 
 
+def _raise_open_file_limit(wanted: int = 1 << 16) -> None:
+    """Raise the soft limit on open files towards ``wanted``, as far as the hard limit allows.
+
+    Each connection holds a descriptor, and many systems start programs with a soft limit
+    of 1024; the server's default connection cap stays below the soft limit.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows has no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 async def _serve(args: argparse.Namespace) -> int:
+    _raise_open_file_limit()  # before Server() sets its connection cap from it
     try:
         server = Server(
             args.host,

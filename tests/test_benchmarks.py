@@ -1,0 +1,119 @@
+"""Tests for benchmarks/: the quick run works end to end, and the server options it measures.
+
+The quick run starts every server variant and the Node.js load generator, and checks
+each delivery; this test only checks that it ran and reported. It never asserts a
+speed: machines differ, and a shared one is noisy. The benchmarks also measure the two
+``wslib serve`` options that exist for speed and scale, ``--uvloop`` and the raised
+open-file limit, so those are tested here too.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import REQUIRE_ALL, ROOT, TIMEOUT, child_env, recv, require, run_async, spawn
+from websockets.asyncio.client import connect
+
+from wslib import cli
+
+BENCHMARKS = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+from servers import VARIANTS, tree_variant  # noqa: E402 - benchmarks/ is no package
+
+
+@pytest.mark.node
+@pytest.mark.slow
+def test_quick_run_verifies_every_delivery_and_prints_one_summary_line() -> None:
+    """`run.py --quick` exits 0 and prints one line naming each variant, with its ratios."""
+    require("node", "the benchmarks' baselines and load generator run on Node.js")
+    if not (BENCHMARKS / "node_modules" / "ws").is_dir():
+        message = "benchmarks/node_modules is missing: run `npm ci --prefix benchmarks`"
+        if REQUIRE_ALL:
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--runs", "1"],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=24 * TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, done.stdout
+    skipped = set(re.findall(r"^skipping (\S+):", done.stderr, re.MULTILINE))
+    ran = [name for name in VARIANTS if name not in skipped]
+    assert {"wslib", "node-quiet", "websockets-broadcast"} <= set(ran), done.stderr
+    assert lines[0].startswith("fan-out N=100 deliveries/s, median: ")
+    for name in ran:
+        ratio = r"\d+\.\d\dx [\w-]+"
+        entry = rf"(: |; ){re.escape(name)} [\d,.]+ \({ratio}(, {ratio})*\)(;|$)"
+        assert re.search(entry, lines[0]), f"{name} missing from: {lines[0]}"
+
+
+def test_tree_variant_serves_wslib_from_another_checkout(tmp_path: Path) -> None:
+    """`--tree NAME=PATH` runs `python -m wslib serve` with PATH as its directory."""
+    variant = tree_variant(f"before={tmp_path}")
+    assert variant.name == "before"
+    assert variant.command[1:4] == ("-m", "wslib", "serve")
+    assert variant.cwd == tmp_path.resolve()
+    assert variant.missing() is not None  # no wslib in an empty directory
+    with pytest.raises(ValueError, match="NAME=PATH"):
+        tree_variant("no-path")
+
+
+# -- the options `wslib serve` has for speed and scale -------------------------------------
+
+
+def test_uvloop_flag_without_uvloop_fails_kindly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without uvloop installed, `serve --uvloop` says how to get it and exits 1."""
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # makes `import uvloop` fail
+    assert cli.main(["serve", "--uvloop", "--port", "0"]) == 1
+    assert capsys.readouterr().err == "wslib: --uvloop needs uvloop: pip install 'wslib[fast]'\n"
+
+
+def test_serve_on_uvloop_keeps_the_articles_contract() -> None:
+    """On uvloop, the server relays a burst to every other client in order, and logs it."""
+    pytest.importorskip("uvloop", reason="uvloop is optional: pip install 'wslib[fast]'")
+    with spawn("-m", "wslib", "serve", "--uvloop", "--port", "0") as child:
+        url = child.line()
+
+        async def body() -> None:
+            async with connect(url) as alice, connect(url) as bob, connect(url) as carol:
+                for i in range(20):
+                    await alice.send(f"m{i}")
+                for peer in (bob, carol):
+                    for i in range(20):
+                        assert await recv(peer) == f"Received message from peer: m{i}"
+                assert child.line() == "Received message: m0"
+
+        run_async(body())
+
+
+def test_serve_raises_its_open_file_limit_where_allowed() -> None:
+    """Started with a soft limit of 1024 open files, `serve` raises it towards the hard one."""
+    resource = pytest.importorskip("resource")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    wanted = 1 << 16 if hard == resource.RLIM_INFINITY else min(1 << 16, hard)
+    start = (
+        "import resource, sys; from wslib.cli import main; "
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)); "
+        "sys.exit(main(['serve', '--port', '0']))"
+    )
+    with spawn("-c", start, env=child_env()) as child:
+        child.line()  # the URL: the server is up
+        limits = Path(f"/proc/{child.proc.pid}/limits")
+        if not limits.exists():
+            pytest.skip("no /proc here to read the limit back")
+        row = next(r for r in limits.read_text().splitlines() if r.startswith("Max open files"))
+        assert int(row.split()[3]) == wanted
