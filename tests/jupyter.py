@@ -34,6 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from support import TIMEOUT
+
 __all__ = ["JupyterLab"]
 
 
@@ -146,7 +148,7 @@ class JupyterLab:
         environment.pop("JUPYTER_TOKEN", None)
         return environment
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 12 * TIMEOUT) -> None:
         """Start the server and return once it answers ``/api/status``.
 
         Raises:
@@ -184,12 +186,12 @@ class JupyterLab:
             if self.process.poll() is not None:
                 raise RuntimeError(f"jupyter lab exited while starting:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(status, timeout=2) as response:
+                with urllib.request.urlopen(status, timeout=TIMEOUT / 2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
-            time.sleep(0.2)  # polling a server that is starting: there is no event to wait on
+            time.sleep(TIMEOUT / 25)  # polling a starting server: no event to wait on
         raise TimeoutError(f"jupyter lab did not answer in {timeout} s:\n{self.log_tail()}")
 
     def remember_children(self) -> None:
@@ -197,7 +199,7 @@ class JupyterLab:
         if self.process is not None and self.process.poll() is None:
             self._children.update(_descendants(self.process.pid))
 
-    def stop(self, grace: float = 20.0) -> None:
+    def stop(self, grace: float = 4 * TIMEOUT) -> None:
         """Shut the server down, then end any process it started that is still there."""
         process = self.process
         if process is None:
@@ -210,15 +212,15 @@ class JupyterLab:
                 headers={"Authorization": f"token {self.token}"},
             )
             try:
-                urllib.request.urlopen(shutdown, data=b"", timeout=5).close()
+                urllib.request.urlopen(shutdown, data=b"", timeout=TIMEOUT).close()
                 process.wait(grace)
             except (OSError, subprocess.TimeoutExpired):
                 process.terminate()
                 try:
-                    process.wait(10)
+                    process.wait(2 * TIMEOUT)
                 except subprocess.TimeoutExpired:
                     process.kill()
-                    process.wait(5)
+                    process.wait(TIMEOUT)
         for pid, started in self._children.items():
             stat = _stat(pid)
             if stat is not None and stat[1] == started:  # still the process we noted
