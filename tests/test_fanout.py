@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from rawclient import RawClient, frame, until
-from support import run_async
+from support import recv, run_async
 from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -22,8 +22,9 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
 
+import wslib.server
 from wslib import Server
-from wslib.fanout import FLUSH_AT, fan_out, flush, frame_bytes
+from wslib.fanout import FLUSH_AT, fan_out, flush, frame_bytes, shed_handshake
 from wslib.frames import Opcode
 
 # Payload lengths on both sides of the 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
@@ -321,5 +322,30 @@ def test_a_relayed_message_arrives_as_one_unmasked_frame_on_the_wire(size: int) 
                 assert received.payload == payload
             finally:
                 await reader.close()
+
+    run_async(body())
+
+
+def test_open_relay_connections_forget_their_handshake_response(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server drops each relay connection's handshake response, and relays as before."""
+    shed: list[ServerConnection] = []
+    statuses: list[int | None] = []  # each response's status, read before it is shed
+
+    def spy(connection: ServerConnection) -> None:
+        statuses.append(connection.response.status_code if connection.response else None)
+        shed_handshake(connection)
+        shed.append(connection)
+
+    monkeypatch.setattr(wslib.server, "shed_handshake", spy)
+
+    async def body() -> None:
+        async with Server(port=0) as server, connect(server.url) as alice:
+            async with connect(server.url) as bob:
+                await alice.send("still here")
+                assert await recv(bob) == "Received message from peer: still here"
+            assert statuses == [101, 101]
+            assert all(c.response is None and c.request is not None for c in shed)
 
     run_async(body())

@@ -35,7 +35,7 @@ from .codes import (
 )
 from .display import printable
 from .exceptions import PortInUseError
-from .fanout import fan_out
+from .fanout import fan_out, shed_handshake
 from .history import History, MemoryHistory, SqliteHistory
 from .limits import RateLimiter, connection_cap, origin_allowed
 from .logbook import LogBook
@@ -310,6 +310,7 @@ class Server:
 
     async def _serve_relay(self, connection: ServerConnection) -> None:
         self._relay.join(connection)
+        shed_handshake(connection)  # 1.6 kB of every idle connection, never read again
         limiter = _limiter(self.limits.relay_rate)
         try:
             async for message in connection:
