@@ -61,7 +61,10 @@ def details(case: Case, variant: str) -> str:
     if case.scenario == "fan-out":
         return f"server CPU {m('server_cpu')}, load generator CPU {m('loadgen_cpu')}"
     if case.scenario == "latency":
-        return f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms, last delivery at {m('elapsed_s')} s"
+        return (
+            f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms, last delivery at {m('elapsed_s')} s, "
+            f"server CPU {m('server_cpu')}"
+        )
     return f"open {m('open_s')} s, RSS {m('rss_mb')} MB"
 
 

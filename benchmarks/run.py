@@ -88,8 +88,11 @@ def latency(rate: int, seconds: float) -> Callable[[Server], dict[str, float]]:
     """
 
     def measure(server: Server) -> dict[str, float]:
+        cpu = server.cpu_seconds()
         proc = loadgen(server.url, 60, mode="latency", receivers=100, rate=rate, duration=seconds)
-        return finish(proc, 70)
+        result = finish(proc, 70)
+        result["server_cpu"] = (server.cpu_seconds() - cpu) / result["elapsed_s"]
+        return result
 
     return measure
 

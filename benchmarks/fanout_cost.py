@@ -1,0 +1,102 @@
+"""Measure the Python cost of ``wslib.fanout.fan_out`` per delivery, without sockets.
+
+The relay benchmarks time whole servers, and on a shared machine their noise hides a
+change of a few percent in the per-recipient loop. This script runs ``fan_out`` on real
+``ServerConnection`` objects whose transports throw the bytes away, so it times only the
+Python work: 64 messages to each of 100 connections per loop turn, as in the fan-out
+scenario. Give it several checkouts to compare them in one process, alternating.
+
+Usage::
+
+    python benchmarks/fanout_cost.py                         # this checkout
+    python benchmarks/fanout_cost.py . /tmp/before           # side by side
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+
+MESSAGE = "12345 1234567890123456"  # a sequence number and a time, as the load generator's
+
+
+class NullTransport(asyncio.Transport):
+    """A transport that takes every write and never has a backlog."""
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def load(tree: Path) -> ModuleType:
+    """Import ``wslib/fanout.py`` from ``tree`` under a name of its own."""
+    path = tree / "wslib" / "fanout.py"
+    spec = importlib.util.spec_from_file_location(f"fanout_{abs(hash(tree))}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def open_connection() -> ServerConnection:
+    """Return an open server connection on a NullTransport (call on a running loop)."""
+    connection = ServerConnection(ServerProtocol(), server=None)  # type: ignore[arg-type]
+    Connection.connection_made(connection, NullTransport())
+    connection.protocol.state = OPEN
+    return connection
+
+
+async def measure(modules: dict[str, ModuleType], rounds: int, turns: int) -> None:
+    """Time each module's fan_out, alternating, and print ns per delivery."""
+    connections = [open_connection() for _ in range(100)]
+    results: dict[str, list[float]] = {name: [] for name in modules}
+    for _ in range(rounds):
+        for name, module in modules.items():
+            flush = getattr(module, "flush", lambda: None)  # older versions wrote at once
+            start = time.perf_counter()
+            for _ in range(turns):
+                for _ in range(64):
+                    module.fan_out(connections, MESSAGE, 1 << 20)
+                flush()
+            results[name].append((time.perf_counter() - start) / (turns * 64 * 100) * 1e9)
+    for name, values in results.items():
+        print(
+            f"{name}: {statistics.median(values):.0f} ns per delivery "
+            f"(min {min(values):.0f}, max {max(values):.0f}, {len(values)} rounds)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, measure, print; return 0."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trees", nargs="*", type=Path, default=[Path(".")])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--turns", type=int, default=200)
+    args = parser.parse_args(argv)
+    modules = {str(tree): load(tree.resolve()) for tree in args.trees}
+    asyncio.run(measure(modules, args.rounds, args.turns))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
