@@ -22,6 +22,7 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
 
+import wslib.fanout
 import wslib.server
 from wslib import Server
 from wslib.fanout import FLUSH_AT, fan_out, flush, frame_bytes, shed_handshake
@@ -235,6 +236,26 @@ def test_held_frames_are_dropped_once_the_connection_starts_closing() -> None:
         conn.protocol.state = CLOSING  # as if a close frame went out in this same turn
         flush()
         assert transport.chunks == []
+
+    run_async(body())
+
+
+def test_a_loop_closed_before_its_flush_is_not_kept() -> None:
+    """Frames held on a loop that closed before flushing them are forgotten, with the loop."""
+    loop = asyncio.new_event_loop()
+
+    def hold_then_stop() -> None:
+        fan_out([connection()[0]], "never sent", None)
+        loop.stop()  # this turn is the last: the flush, queued for the next, never runs
+
+    loop.call_soon(hold_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert loop in wslib.fanout._held
+
+    async def body() -> None:
+        fan_out([], "on another loop", None)
+        assert loop not in wslib.fanout._held
 
     run_async(body())
 

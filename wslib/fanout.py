@@ -89,6 +89,8 @@ def fan_out(
     loop = asyncio.get_running_loop()
     held = _held.get(loop)
     if held is None:
+        for closed in [other for other in _held if other.is_closed()]:
+            del _held[closed]  # it stopped before its flush ran: let it and its clients go
         held = _held[loop] = {}
         loop.call_soon(_flush_loop, loop)
     data = frame_bytes(message)
