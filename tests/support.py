@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import queue
@@ -45,6 +46,17 @@ def require(executable: str, why: str) -> str:
             pytest.fail(f"WSLIB_REQUIRE_ALL=1 but {message}")
         pytest.skip(message)
     return path
+
+
+def require_module(name: str, why: str) -> None:
+    """Skip (fail under WSLIB_REQUIRE_ALL) unless the optional module ``name`` imports."""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        message = f"Python module {name} not installed: {why}"
+        if REQUIRE_ALL:
+            pytest.fail(f"WSLIB_REQUIRE_ALL=1 but {message}")
+        pytest.skip(message)
 
 
 # -- helpers for tests with real sockets and processes ------------------------------------

@@ -15,7 +15,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import REQUIRE_ALL, ROOT, TIMEOUT, child_env, recv, require, run_async, spawn
+from support import (
+    REQUIRE_ALL,
+    ROOT,
+    TIMEOUT,
+    child_env,
+    recv,
+    require,
+    require_module,
+    run_async,
+    spawn,
+)
 from websockets.asyncio.client import connect
 
 from wslib import cli
@@ -81,7 +91,7 @@ def test_uvloop_flag_without_uvloop_fails_kindly(
 
 def test_serve_on_uvloop_keeps_the_articles_contract() -> None:
     """On uvloop, the server relays a burst to every other client in order, and logs it."""
-    pytest.importorskip("uvloop", reason="uvloop is optional: pip install 'wslib[fast]'")
+    require_module("uvloop", "it is optional: pip install 'wslib[fast]'")
     with spawn("-m", "wslib", "serve", "--uvloop", "--port", "0") as child:
         url = child.line()
 
