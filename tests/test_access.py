@@ -206,3 +206,19 @@ def test_tls_refuses_a_client_that_does_not_trust_the_certificate(
                     pass
 
     run_async(body())
+
+
+def test_binding_beyond_loopback_warns_what_it_exposes(caplog: pytest.LogCaptureFixture) -> None:
+    """A server bound to all addresses logs one warning naming the address and the token."""
+
+    async def body() -> None:
+        async with Server("0.0.0.0", 0) as server:
+            assert server.token is not None
+
+    with caplog.at_level(logging.WARNING, logger="wslib.server"):
+        run_async(body())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "listening on 0.0.0.0: other machines can reach this server; "
+        "clients need the access token in its URL"
+    ]

@@ -6,6 +6,7 @@ import contextlib
 import signal
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support import TIMEOUT, Child, child_env, port_is_free, recv, run_async, spawn
@@ -314,3 +315,17 @@ def test_chat_client_subprocess_on_the_relay_marks_its_own_lines() -> None:
                 assert "Received message: from the terminal" in server_lines.lines
         finally:
             peer.stop()
+
+
+def test_redis_and_history_db_together_are_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--redis with --history-db exits 1 with one line: Redis keeps the history then."""
+    db = str(tmp_path / "chat.db")
+    code = cli.main(
+        ["serve", "--port", "0", "--redis", "redis://127.0.0.1:1/0", "--history-db", db]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "history" in err

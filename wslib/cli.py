@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 from . import __version__
-from .access import is_loopback
 from .chatclient import ChatClient
 from .client import Client
 from .exceptions import PortInUseError, ServerError
@@ -189,7 +188,7 @@ async def _serve(args: argparse.Namespace) -> int:
             keyfile=args.keyfile,
             redis=args.redis,
         )
-    except ImportError as exc:  # --redis without redis-py installed
+    except (ImportError, ValueError) as exc:  # no redis-py; --redis with --history-db
         print(f"wslib: {exc}", file=sys.stderr)
         return 1
     try:
@@ -209,12 +208,6 @@ async def _serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print(server.url, flush=True)
-    if not is_loopback(args.host):
-        logger.warning(
-            "listening on %s: other machines can reach this server%s",
-            args.host,
-            "; clients need the token in the URL above" if server.token else "",
-        )
     try:
         await stop.wait()
     finally:  # also on Ctrl-C, which cancels this task: clients still get 1001

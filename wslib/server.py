@@ -25,7 +25,7 @@ from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .access import TokenSetting, resolve_token, token_matches, with_token
+from .access import TokenSetting, is_loopback, resolve_token, token_matches, with_token
 from .backplane import Backplane, open_backplane
 from .codes import (
     CLOSE_GOING_AWAY,
@@ -112,6 +112,8 @@ class Server:
         backplane: Backplane | None = None,
         redis: str | None = None,
     ) -> None:
+        if redis is not None and (history is not None or history_db is not None):
+            raise ValueError("with redis=, Redis keeps the chat's history: drop history/history_db")
         self.host, self.port, self.mode = host, port, mode
         self.token = resolve_token(host, token)
         self._ssl = _ssl_context(certfile, keyfile)
@@ -209,6 +211,12 @@ class Server:
             self._server = None
             raise
         logger.info("serving %s", self.url)
+        if not is_loopback(self.host):
+            logger.warning(
+                "listening on %s: other machines can reach this server%s",
+                self.host,
+                "; clients need the access token in its URL" if self.token else "",
+            )
 
     async def stop(
         self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down"
