@@ -59,6 +59,25 @@ def require_module(name: str, why: str) -> None:
         pytest.skip(message)
 
 
+# Debian's Chromium, never a browser that Playwright downloads; these flags keep it from
+# reaching for the network at start (../shared/BROWSER.md).
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium(why: str) -> str:
+    """Return the Chromium to drive (``CHROMIUM``, default /usr/bin/chromium), or skip."""
+    return require(os.environ.get("CHROMIUM", "/usr/bin/chromium"), why)
+
+
 # -- helpers for tests with real sockets and processes ------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]

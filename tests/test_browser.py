@@ -17,7 +17,6 @@ Screenshots go to artifacts/ (git ignores it). Chromium comes from the system
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 from jupyter import JupyterLab
-from support import TIMEOUT, require
+from support import CHROME_FLAGS, TIMEOUT, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,16 +35,6 @@ expect = playwright_api.expect
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01-websockets-in-ten-minutes.ipynb"
 ARTIFACTS = ROOT / "artifacts"
-CHROME_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Attach every cell to the page, so the last cell can be found without scrolling.
 LAB_SETTINGS: dict[str, dict[str, object]] = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
@@ -98,7 +87,7 @@ def check_no_errors(page: Any, console: list[str]) -> None:
 
 def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> None:
     """Panes chat both ways in Chromium, and a second Run All is clean and leaves nothing old."""
-    chromium = require(os.environ.get("CHROMIUM", "/usr/bin/chromium"), "the browser test")
+    executable = chromium("the browser test")
     root = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     saved = json.loads((root / NOTEBOOK).read_text())
@@ -111,7 +100,7 @@ def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> N
         JupyterLab(root, tmp_path, LAB_SETTINGS) as lab,
         playwright_api.sync_playwright() as playwright,
     ):
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROME_FLAGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROME_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(3 * TIMEOUT * 1000)
         expect.set_options(timeout=3 * TIMEOUT * 1000)

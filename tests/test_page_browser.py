@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support import TIMEOUT, require
+from support import CHROME_FLAGS, TIMEOUT, chromium
 
 import wslib
 from wslib import runtime
@@ -25,30 +24,20 @@ pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-CHROME_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the module; each test opens its own contexts."""
-    executable = require(os.environ.get("CHROMIUM", "/usr/bin/chromium"), "browser tests")
+    executable = chromium("browser tests")
     expect.set_options(timeout=2 * TIMEOUT * 1000)
     with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROME_FLAGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROME_FLAGS)
         try:
-            yield chromium
+            yield launched
         finally:
-            chromium.close()
+            launched.close()
 
 
 class Watched:
