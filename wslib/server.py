@@ -161,7 +161,11 @@ class Server:
 
     @property
     def room(self) -> Room:
-        """Return the chat room (its logic; created by ``start``)."""
+        """Return the chat room (its logic; created by ``start``).
+
+        Linked through Redis, the chat's logic is the backplane's ``room`` (a
+        ``ClusterRoom`` shared with the other servers); this local room then holds no one.
+        """
         if self._room is None:
             raise RuntimeError("the server has not started")
         return self._room
