@@ -3,7 +3,8 @@
 One port serves the article's relay on ``/`` (or an echo, or your own handler), the JSON
 chat on ``/chat``, the browser chat page on ``GET /`` and ``GET /healthz`` (see
 ``wslib.routes``).
-``Relay`` and ``Room`` decide what to send to whom; this module only writes it.
+``wslib.gate`` decides what an HTTP request gets before a WebSocket opens, and ``Relay``
+and ``Room`` decide what to send to whom; this module only writes it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
-import json
 import logging
 import ssl
 import time
@@ -21,11 +21,11 @@ from typing import Any, Literal, Self
 
 from websockets.asyncio.server import Server as _WsServer
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .access import TokenSetting, is_loopback, resolve_token, token_matches, with_token
+from . import gate
+from .access import TokenSetting, is_loopback, resolve_token, with_token
 from .backplane import Backplane, open_backplane
 from .codes import (
     CLOSE_GOING_AWAY,
@@ -37,9 +37,8 @@ from .display import printable
 from .exceptions import PortInUseError
 from .fanout import fan_out, shed_handshake
 from .history import History, MemoryHistory, SqliteHistory
-from .limits import RateLimiter, connection_cap, origin_allowed
+from .limits import RateLimiter, connection_cap
 from .logbook import LogBook
-from .page import PAGE_CONTENT_TYPE, page_html
 from .protocol import encode
 from .relay import RECEIVED_PREFIX, Relay
 from .room import Action, ConnId, Room, Send
@@ -261,45 +260,24 @@ class Server:
     # -- routing ---------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        try:
-            return self._answer(connection, request)
-        except MultipleValuesError as exc:  # e.g. two Origin headers: ambiguous, so refuse
-            logger.warning("refused a request with a repeated %s header", printable(str(exc)))
-            return connection.respond(400, f"Repeated header: {exc}\n")
-
-    def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
-        route = classify(request.path, request.headers.get("Upgrade"))
-        status = self.backplane.status
-        if route is Route.HEALTH:
-            body = {"status": status, "mode": self.mode, "clients": self.clients}
-            code = 200 if status == "ok" else 503
-            return _with_type(connection.respond(code, json.dumps(body)), "application/json")
-        if route is Route.PAGE:
-            return _with_type(connection.respond(200, page_html()), PAGE_CONTENT_TYPE)
-        if route is Route.ICON:  # no icon, but an answer, so the browser's console stays clean
-            response = connection.respond(204, "")
+        state = gate.State(
+            mode=self.mode,
+            token=self.token,
+            origins=self.limits.origins,
+            active=self._active,
+            max_connections=self._max_connections,
+            backplane=self.backplane.status,
+        )
+        answer = gate.answer(request.path, request.headers, state)
+        if answer is None:
+            return None
+        if answer.warning is not None:
+            logger.warning("%s", answer.warning)
+        response = connection.respond(answer.status, answer.body)
+        if answer.content_type is None:  # no content: neither a type nor a length
             del response.headers["Content-Type"], response.headers["Content-Length"]
             return response
-        if route is Route.NOT_FOUND:
-            return connection.respond(404, f"Not found: {request.path}\n")
-        headers = request.headers
-        if not token_matches(request.path, headers.get("Authorization"), self.token):
-            logger.warning("refused a WebSocket without the access token")
-            return connection.respond(401, "This server needs its access token (?token=...).\n")
-        if not origin_allowed(
-            headers.get("Origin"),
-            headers.get("Host"),
-            headers.get("X-Forwarded-Host"),
-            self.limits.origins,
-        ):
-            logger.warning("refused a WebSocket from origin %s", printable(headers["Origin"]))
-            return connection.respond(403, "This origin may not connect to this server.\n")
-        if self._active >= self._max_connections:
-            logger.warning("refused a connection: %d connections open", self._active)
-            return connection.respond(503, "Too many connections; try again later.\n")
-        if route is Route.CHAT and status != "ok":  # clients retry a 503 with backoff
-            return connection.respond(503, "The chat is unavailable for now; try again later.\n")
-        return None
+        return _with_type(response, answer.content_type)
 
     async def _dispatch(self, connection: ServerConnection) -> None:
         route = classify(connection.request.path, "websocket")  # type: ignore[union-attr]
