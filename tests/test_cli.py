@@ -329,3 +329,18 @@ def test_redis_and_history_db_together_are_refused_in_one_line(
     assert code == 1
     assert err.count("\n") == 1
     assert "history" in err
+
+
+def test_chat_to_a_server_that_is_not_there_fails_at_once_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``wslib chat`` exits 1 at once with one 'cannot connect' line when nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        port = sock.getsockname()[1]
+        code = cli.main(["chat", f"ws://127.0.0.1:{port}/chat", "--name", "alice"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"wslib chat: cannot connect to ws://127.0.0.1:{port}/chat: ")
+    assert "Connect call failed" in err  # the refusal itself, not a timeout after retries
+    assert err.count("\n") == 1

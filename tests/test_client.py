@@ -283,3 +283,19 @@ async def asyncio_wait(task: Any) -> None:
     """Wait for the client's connection task to finish: it has nothing left to do."""
     async with asyncio.timeout(TIMEOUT):
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_client_told_not_to_wait_gives_up_at_once_when_nothing_listens(
+    closed_port: int,
+) -> None:
+    """With ``wait_for_server=False`` a refused first connection raises instead of retrying."""
+
+    async def body() -> None:
+        url = f"ws://127.0.0.1:{closed_port}/"
+        eager = Client(url, wait_for_server=False)
+        with pytest.raises(ConnectionError):
+            await eager.start(timeout=TIMEOUT)
+        assert eager.status.state == "closed"
+        assert eager.backoff is not None  # it would reconnect later, once it had connected
+
+    run_async(body())

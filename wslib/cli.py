@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from . import __version__
 from .chatclient import ChatClient
 from .client import Client
+from .display import printable
 from .exceptions import PortInUseError, ServerError
 from .logbook import LogBook
 from .server import DEFAULT_HOST, DEFAULT_PORT, Server
@@ -218,7 +219,13 @@ async def _serve(args: argparse.Namespace) -> int:
 
 async def _chat(url: str, name: str | None) -> int:
     view = TerminalView(sys.stdout)
-    client: Client = ChatClient(url, name or "") if _is_chat(url) else Client(url)
+    # A terminal user wants "cannot connect" at once, not retries; once connected, the
+    # client reconnects by itself after a server restart like any other.
+    client: Client = (
+        ChatClient(url, name or "", wait_for_server=False)
+        if _is_chat(url)
+        else Client(url, wait_for_server=False)
+    )
     client.listen(view.show)
     try:
         await client.start()
@@ -228,7 +235,8 @@ async def _chat(url: str, name: str | None) -> int:
             chat = client
             await chat.wait_for(lambda: chat.joined or bool(chat.errors), 10.0)
     except (ConnectionError, TimeoutError, OSError) as exc:
-        print(f"wslib chat: cannot connect to {url}: {exc}", file=sys.stderr)
+        why = client.status.reason or str(exc) or "no answer"
+        print(f"wslib chat: cannot connect to {url}: {printable(why)}", file=sys.stderr)
         await client.stop()
         return 1
     try:

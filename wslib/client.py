@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.client import backoff
+from websockets.client import backoff, process_exception
 from websockets.exceptions import ConnectionClosed
 
 from .codes import CLOSE_NORMAL
@@ -102,6 +102,8 @@ class Client:
         url: A ``ws://`` or ``wss://`` URL.
         reconnect: A ``Backoff``, ``True`` for the default one, or ``False`` for none.
         on_event: Called with each received message and each new ``Status``.
+        wait_for_server: Keep trying when the very first connection fails (the server may
+            not be up yet); ``False`` gives up at once, as a command-line client should.
         **options: Passed on to websockets' ``connect`` (``max_size``, ``ssl``, ...).
     """
 
@@ -111,9 +113,11 @@ class Client:
         *,
         reconnect: Backoff | bool = True,
         on_event: Listener | None = None,
+        wait_for_server: bool = True,
         **options: Any,
     ) -> None:
         self.url = url
+        self.wait_for_server = wait_for_server
         self.backoff = Backoff() if reconnect is True else (reconnect or None)
         self.status = Status("connecting")
         self.received: list[str | bytes] = []
@@ -228,7 +232,13 @@ class Client:
         self.emit(status)
 
     async def _run(self) -> None:
-        connector = connect(self.url, reconnect_delays=self._delays, logger=logger, **self._options)
+        connector = connect(
+            self.url,
+            reconnect_delays=self._delays,
+            process_exception=self._retryable,
+            logger=logger,
+            **self._options,
+        )
         try:
             if self.backoff is None:
                 async with connector as connection:
@@ -261,6 +271,12 @@ class Client:
             self._connection = None
         received = connection.protocol.close_rcvd
         return (received.code, received.reason) if received is not None else (None, "")
+
+    def _retryable(self, exc: Exception) -> Exception | None:
+        """Return ``None`` to retry after ``exc``, or the exception to give up with."""
+        if self.connections == 0 and not self.wait_for_server:
+            return exc  # never connected, and told not to wait: say so now
+        return process_exception(exc)  # websockets' own rule: network errors, 5xx
 
     def _delays(self) -> Any:
         assert self.backoff is not None
