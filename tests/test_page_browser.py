@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -262,4 +263,35 @@ def test_page_shows_peer_text_with_the_same_rule_as_python(browser: Any) -> None
         assert "\\u202e" in shown[4]
     finally:
         viewer.context.close()
+        server.stop()
+
+
+def test_page_keeps_a_message_typed_while_the_server_restarts_and_sends_it_once(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A page resends its unacknowledged message after reconnecting; peers see it once."""
+    db = str(tmp_path / "chat.db")
+    server = wslib.start(port=0, name="test-page-restart", history_db=db)
+    port = server.port
+    carol = wslib.SyncChatClient(server.chat_url, "carol")
+    fay = Watched(browser)
+    try:
+        page = fay.join(server.http_url, "fay")
+        server.stop()  # clients see 1001 and try again
+        expect(page.locator("#status")).to_have_text("reconnecting")
+        page.locator("#text").fill("typed while the server was away")
+        page.locator("#text").press("Enter")
+        expect(page.locator("#pending")).to_have_text("1 message waits for the connection")
+        server = wslib.start(port=port, name="test-page-restart", history_db=db)
+        expect(page.locator("#status")).to_have_text("joined as fay")
+        carol.wait_for(lambda: "typed while the server was away" in texts(carol), 2 * TIMEOUT)
+        expect(page.locator("#messages .message .text")).to_have_text(
+            ["typed while the server was away"]
+        )
+        expect(page.locator("#pending")).to_have_text("")
+        assert texts(carol).count("typed while the server was away") == 1
+        assert fay.errors == []
+    finally:
+        fay.context.close()
+        carol.stop()
         server.stop()
