@@ -1,41 +1,13 @@
-"""Tests for wslib.polling and wslib.meter: the bytes and latencies of three ways to push."""
+"""Tests for wslib.polling: the bytes and latencies of three ways to push."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 from support import TIMEOUT, run_async
 
-from wslib.meter import ByteMeter
 from wslib.polling import BROWSER_HEADERS, METHODS, Measurement, measure, schedule, table
 
 STREAM = schedule(count=6, every=3)  # messages at ticks 0, 3, ..., 15; the run lasts 18 ticks
-
-
-def test_meter_counts_every_byte_both_ways() -> None:
-    """Bytes relayed through a ByteMeter are counted exactly, once each way."""
-
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(await reader.read(100) * 2)
-        await writer.drain()
-        writer.close()
-
-    async def body() -> None:
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
-        meter = ByteMeter(server.sockets[0].getsockname()[1])
-        await meter.start()
-        reader, writer = await asyncio.open_connection("127.0.0.1", meter.port)
-        writer.write(b"hello")
-        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b"hellohello"
-        writer.close()
-        await asyncio.wait_for(meter.idle(), TIMEOUT)
-        assert (meter.up, meter.down, meter.connections) == (5, 10, 1)
-        await meter.stop()
-        server.close()
-        await server.wait_closed()
-
-    run_async(body())
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -1,8 +1,9 @@
 """Short polling, long polling and a WebSocket, measured on the same stream of messages.
 
-Each ``measure`` call starts a small local server, puts a ``ByteMeter`` in front of it, runs
-one client through the meter while a publisher feeds the server a stream of messages, and
-returns what crossed the wire and how late each message arrived.
+Each ``measure`` call starts a small local server (a ``PollServer`` from ``wslib.pollserver``
+or a WebSocket server), puts a ``ByteMeter`` in front of it, runs one client through the meter
+while a publisher feeds the server a stream of messages, and returns what crossed the wire and
+how late each message arrived.
 
 Time runs in ticks. A short-polling client asks once per tick; the stream says at which
 tick each message appears (by default one message every 5 ticks). Two ways to run it:
@@ -23,11 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import json
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from .meter import ByteMeter
+from .pollserver import Feed, Poller, PollServer, Signal
 
 __all__ = ["BROWSER_HEADERS", "METHODS", "Measurement", "Method", "measure", "schedule", "table"]
 
@@ -99,140 +99,17 @@ class Measurement:
         return self.total / self.messages
 
 
-class _Signal:
-    """Wake waiters whenever something changed; they re-check their own condition."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            await self._event.wait()
-
-
-class _Feed:
-    """The messages published so far, with when each was published."""
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        self.times: list[float] = []
-        self.changed = _Signal()
-
-    def publish(self, texts: Sequence[str]) -> None:
-        now = time.perf_counter()
-        self.texts.extend(texts)
-        self.times.extend(now for _ in texts)
-        self.changed.notify()
-
-    async def beyond(self, count: int) -> None:
-        await self.changed.until(lambda: len(self.texts) > count)
-
-
 class _Received:
     """What the client got, and when."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self.changed = _Signal()
+        self.changed = Signal()
 
     def add(self, count: int) -> None:
         now = time.perf_counter()
         self.times.extend(now for _ in range(count))
         self.changed.notify()
-
-
-class _PollServer:
-    """HTTP/1.1 with keep-alive: ``GET /poll?after=N`` answers at once with the messages
-    after the first N; ``GET /wait?after=N`` holds the request until there is one."""
-
-    def __init__(self, feed: _Feed) -> None:
-        self.feed = feed
-        self.requests = self.parked = 0
-        self.changed = _Signal()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._tasks:
-            task.cancel()  # a parked long poll would otherwise wait for ever
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                path, _, query = head.split(b" ", 2)[1].decode().partition("?")
-                after = int(query.removeprefix("after="))
-                self.requests += 1
-                if path == "/wait":
-                    self.parked += 1
-                    self.changed.notify()
-                    try:
-                        await self.feed.beyond(after)
-                    finally:
-                        self.parked -= 1
-                body = json.dumps(self.feed.texts[after:]).encode()
-                writer.write(_response(body))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            self._tasks.discard(task)
-
-
-def _response(body: bytes) -> bytes:
-    # An origin server with a clock must send Date (RFC 9110, section 6.6.1); its text
-    # always has the same length, so byte counts stay the same from run to run.
-    head = (
-        "HTTP/1.1 200 OK\r\n"
-        f"Date: {email.utils.formatdate(usegmt=True)}\r\n"
-        "Content-Type: application/json\r\n"
-        "Cache-Control: no-store\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-class _Poller:
-    """An HTTP/1.1 client on one kept-alive connection."""
-
-    def __init__(self, port: int, headers: Mapping[str, str]) -> None:
-        self.port, self.headers = port, headers
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str, after: int) -> list[str]:
-        if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self._reader is not None
-        lines = [f"GET {path}?after={after} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-        texts: list[str] = json.loads(await self._reader.readexactly(length))
-        return texts
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
 
 
 async def measure(
@@ -258,8 +135,8 @@ async def measure(
     stream = list(stream if stream is not None else schedule())
     # The run goes on for one gap between messages after the last one, as a real feed would.
     ticks = stream[-1][0] + max(1, stream[-1][0] // max(1, len(stream) - 1))
-    feed, got = _Feed(), _Received()
-    http: _PollServer | None = None
+    feed, got = Feed(), _Received()
+    http: PollServer | None = None
     async with contextlib.AsyncExitStack() as stack:
         if method == "websocket":
             # No compression, no keepalive pings and no product names in headers: the
@@ -276,7 +153,7 @@ async def measure(
             stack.callback(ws_server.close)
             port = ws_server.sockets[0].getsockname()[1]
         else:
-            http = _PollServer(feed)
+            http = PollServer(feed)
             port = await http.start()
             stack.push_async_callback(http.stop)
         meter = ByteMeter(port)
@@ -310,7 +187,7 @@ async def measure(
     )
 
 
-async def _push(connection: ServerConnection, feed: _Feed) -> None:
+async def _push(connection: ServerConnection, feed: Feed) -> None:
     """Send each new message of ``feed`` as one text frame until the client leaves."""
     sent = 0
     closed = asyncio.ensure_future(connection.wait_closed())
@@ -329,11 +206,11 @@ class _Run:
     """One client of one method: what it does at each step, or on its own clock."""
 
     def __init__(
-        self, method: Method, feed: _Feed, got: _Received, port: int, headers: Mapping[str, str]
+        self, method: Method, feed: Feed, got: _Received, port: int, headers: Mapping[str, str]
     ) -> None:
         self.method, self.feed, self.got, self.port = method, feed, got, port
         self.handshake = 0
-        self._poller = _Poller(port, headers)
+        self._poller = Poller(port, headers)
         self._after = 0
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
@@ -351,7 +228,7 @@ class _Run:
         elif self.method == "long polling":
             self._task = asyncio.create_task(self._long_poll())
 
-    async def step(self, http: _PollServer | None) -> None:
+    async def step(self, http: PollServer | None) -> None:
         """Do one tick's work: poll once, or wait until the push arrived (and a long poll
         is parked at the server again, so its request bytes are counted every time)."""
         if self.method == "short polling":
