@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
 import pytest
 
@@ -277,3 +277,32 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(TIMEOUT)
         self.loop.close()
+
+
+class Reply(NamedTuple):
+    """A plain HTTP response: status code, headers (names in lower case) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def http_get(port: int, target: str) -> Reply:
+    """Send a plain HTTP/1.1 GET (no Upgrade) to 127.0.0.1 and read the whole response.
+
+    A ``Content-Length``, when the response has one, must match the body that came.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        async with asyncio.timeout(TIMEOUT):
+            data = await reader.read()  # the server closes after answering
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    if "content-length" in headers:
+        assert len(body) == int(headers["content-length"])
+    return Reply(int(status_line.split()[1]), headers, body)

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from support import TIMEOUT, run_async
+from support import http_get, run_async
 
 from wslib import Server
 from wslib.page import PAGE_CONTENT_TYPE, PROXY_PREFIX_ENV, page_html, page_url
-
-
-async def http_get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
-    """Send a plain HTTP/1.1 GET and return the status, headers (lower-case) and body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        async with asyncio.timeout(TIMEOUT):
-            data = await reader.read()  # the server closes after answering
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
-    return int(status_line.split()[1]), headers, body
 
 
 def test_get_root_serves_the_chat_page_as_html() -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import dataclass
 
 import pytest
-from support import TIMEOUT, recv, recv_json, run_async
+from support import http_get, recv, recv_json, run_async
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -48,36 +46,6 @@ def test_welcome_text_names_both_websocket_urls() -> None:
     assert "ws://127.0.0.1:9000/ " in text
     assert "ws://127.0.0.1:9000/chat" in text
     assert "python -m wslib chat ws://127.0.0.1:9000/chat --name" in text
-
-
-@dataclass
-class Reply:
-    """A parsed HTTP response."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-async def http_get(port: int, target: str) -> Reply:
-    """Send a plain HTTP/1.1 GET (no Upgrade) and read the whole response."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        async with asyncio.timeout(TIMEOUT):
-            data = await reader.read()  # the server closes after answering
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in header_lines:
-        key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
-    length = int(headers["content-length"])
-    assert len(body) == length
-    return Reply(int(status_line.split()[1]), headers, body)
 
 
 def test_get_root_serves_a_page_that_knows_the_chat_path() -> None:
