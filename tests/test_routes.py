@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from wslib import Server
-from wslib.routes import Route, classify, welcome_text
+from wslib.routes import Route, classify
 
 
 @pytest.mark.parametrize(
@@ -38,14 +38,6 @@ def test_classify_picks_the_route_from_path_and_upgrade(
 ) -> None:
     """A request's path (without query) and Upgrade header decide its route."""
     assert classify(target, upgrade) is route
-
-
-def test_welcome_text_names_both_websocket_urls() -> None:
-    """The text page tells a reader the relay's and the chat's URLs and how to join."""
-    text = welcome_text("ws://127.0.0.1:9000/")
-    assert "ws://127.0.0.1:9000/ " in text
-    assert "ws://127.0.0.1:9000/chat" in text
-    assert "python -m wslib chat ws://127.0.0.1:9000/chat --name" in text
 
 
 def test_get_root_serves_a_page_that_knows_the_chat_path() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from urllib.parse import urlsplit
 
-__all__ = ["Route", "classify", "welcome_text"]
+__all__ = ["Route", "classify"]
 
 
 class Route(enum.Enum):
@@ -47,15 +47,3 @@ def classify(target: str, upgrade: str | None) -> Route:
     if upgrade is not None and upgrade.strip().lower() == "websocket":
         return _WEBSOCKET_ROUTES.get(path, Route.NOT_FOUND)
     return _HTTP_ROUTES.get(path, Route.NOT_FOUND)
-
-
-def welcome_text(ws_url: str) -> str:
-    """Return the plain-text page served at ``GET /``."""
-    base = ws_url.rstrip("/")
-    return (
-        "This is a wslib WebSocket server.\n\n"
-        f"Relay:  {base}/   (every message goes to every other client)\n"
-        f"Chat:   {base}/chat   (JSON chat: names, presence, history)\n"
-        "Health: GET /healthz\n\n"
-        f"Try:  python -m wslib chat {base}/chat --name alice\n"
-    )
