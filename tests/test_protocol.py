@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -34,8 +35,10 @@ from wslib.protocol import (
     error_event,
     message_event,
     name_key,
+    new_token,
     parse,
     read,
+    refused_cid,
     welcome_event,
 )
 
@@ -251,3 +254,19 @@ def test_port_in_use_error_names_the_port() -> None:
     assert isinstance(error, ServerError)
     assert error.port == 8765
     assert "8765" in str(error)
+
+
+def test_refused_cid_names_only_a_well_formed_send() -> None:
+    """An error names the cid of a refused send, and nothing for other events or bad cids."""
+    assert refused_cid({"type": "send", "cid": "a1"}) == "a1"
+    assert refused_cid({"type": "typing", "cid": "a1"}) is None
+    assert refused_cid({"type": "send", "cid": ""}) is None
+    assert refused_cid({"type": "send", "cid": "x" * (MAX_CID + 1)}) is None
+    assert refused_cid({}) is None
+
+
+def test_new_token_is_fresh_and_url_safe() -> None:
+    """Each resume token is new and fits in a URL query unescaped."""
+    tokens = {new_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", token) for token in tokens)

@@ -23,14 +23,12 @@ The adapter (``wslib.redis_backplane``) drives it in these steps:
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
 from .exceptions import ChatError, StateError
 from .protocol import (
-    MAX_CID,
     Join,
     Message,
     Post,
@@ -41,7 +39,9 @@ from .protocol import (
     left_event,
     message_event,
     name_key,
+    new_token,
     parse,
+    refused_cid,
     typing_event,
     welcome_event,
 )
@@ -114,10 +114,6 @@ class Welcome:
     resumed: bool
 
 
-def _new_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
 class ClusterRoom:
     """Check this server's clients' events and deliver log entries to them.
 
@@ -132,7 +128,7 @@ class ClusterRoom:
         new_token: Returns a fresh, unguessable resume token.
     """
 
-    def __init__(self, server: str, *, new_token: Callable[[], str] = _new_token) -> None:
+    def __init__(self, server: str, *, new_token: Callable[[], str] = new_token) -> None:
         self.server = server
         self._new_token = new_token
         self._live: dict[ConnId, str] = {}  # welcomed connection -> name as shown
@@ -161,7 +157,7 @@ class ClusterRoom:
                 return [self._post(conn, name, event)]
             return [TypingRequest(name)]
         except ChatError as error:
-            return [Send((conn,), error_event(error, cid=_cid_of(obj)))]
+            return [Send((conn,), error_event(error, cid=refused_cid(obj)))]
 
     def refused(self, request: Request, error: ChatError) -> list[Action]:
         """Return the error for a request the store refused (or could not perform)."""
@@ -283,10 +279,3 @@ def message_from(entry_id: str, fields: Mapping[str, str]) -> Message:
 def _online(text: str) -> list[str]:
     names = json.loads(text)
     return sorted(names) if isinstance(names, list) else []  # Lua encodes {} for empty
-
-
-def _cid_of(obj: Mapping[str, object]) -> str | None:
-    cid = obj.get("cid")
-    if obj.get("type") == "send" and isinstance(cid, str) and 0 < len(cid) <= MAX_CID:
-        return cid
-    return None

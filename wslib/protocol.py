@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ __all__ = [
     "left_event",
     "message_event",
     "name_key",
+    "new_token",
     "parse",
     "read",
+    "refused_cid",
     "typing_event",
     "welcome_event",
 ]
@@ -274,6 +277,23 @@ def error_event(error: ChatError, *, cid: str | None = None) -> dict[str, object
     if cid is not None:
         event["cid"] = cid
     return event
+
+
+def refused_cid(obj: Mapping[str, object]) -> str | None:
+    """Return the ``cid`` of a refused ``send``, so the client knows which message failed.
+
+    Args:
+        obj: The decoded event that was refused (empty when it was not even JSON).
+    """
+    cid = obj.get("cid")
+    if obj.get("type") == "send" and isinstance(cid, str) and 0 < len(cid) <= MAX_CID:
+        return cid
+    return None
+
+
+def new_token() -> str:
+    """Return a fresh resume token: 24 random bytes, URL-safe (32 characters)."""
+    return secrets.token_urlsafe(24)
 
 
 def encode(event: Mapping[str, object]) -> str:

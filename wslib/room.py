@@ -16,7 +16,6 @@ error for one client never changes anything for another.
 from __future__ import annotations
 
 import hmac
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from .codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
 from .exceptions import ChatError, StateError
 from .history import History, MemoryHistory
 from .protocol import (
-    MAX_CID,
     Join,
     Message,
     Post,
@@ -36,7 +34,9 @@ from .protocol import (
     left_event,
     message_event,
     name_key,
+    new_token,
     parse,
+    refused_cid,
     typing_event,
     welcome_event,
 )
@@ -66,10 +66,6 @@ class Close:
 Action = Send | Close
 
 
-def _new_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
 class Room:
     """Keep who is online, stamp and fan out messages, and replay history on join.
 
@@ -96,7 +92,7 @@ class Room:
         *,
         replay: int = 100,
         clock: Callable[[], float] = time.time,
-        new_token: Callable[[], str] = _new_token,
+        new_token: Callable[[], str] = new_token,
     ) -> None:
         if replay < 0:
             raise ValueError("replay must not be negative")
@@ -154,7 +150,7 @@ class Room:
                 return self._post(conn, event)
             return self._to_others(conn, typing_event(self._names[conn]))
         except ChatError as error:
-            return [Send((conn,), error_event(error, cid=_cid_of(obj)))]
+            return [Send((conn,), error_event(error, cid=refused_cid(obj)))]
 
     def disconnect(self, conn: ConnId) -> list[Action]:
         """Forget ``conn`` and return the ``left`` event for the others, if it had joined.
@@ -243,11 +239,3 @@ class Room:
     def _to_others(self, conn: ConnId, event: Mapping[str, object]) -> list[Action]:
         others = tuple(sorted(other for other in self._names if other != conn))
         return [Send(others, event)] if others else []
-
-
-def _cid_of(obj: Mapping[str, object]) -> str | None:
-    """Return the ``cid`` of a refused send, so the client knows which message failed."""
-    cid = obj.get("cid")
-    if obj.get("type") == "send" and isinstance(cid, str) and 0 < len(cid) <= MAX_CID:
-        return cid
-    return None
