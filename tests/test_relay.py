@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wslib.relay import DISCONNECT_LINE, PEER_PREFIX, RECEIVED_PREFIX, Relay
+from wslib.relay import DISCONNECT_LINE, PEER_PREFIX, RECEIVED_PREFIX, Relay, log_line
 
 
 def test_text_goes_to_every_other_member_with_the_peer_prefix() -> None:
@@ -66,3 +66,11 @@ def test_log_line_escapes_control_characters_but_payload_keeps_them() -> None:
     delivery = relay.receive("a", "bell\x07 and\nnewline")
     assert delivery.payload == "Received message from peer: bell\x07 and\nnewline"
     assert delivery.log_line == "Received message: bell\\x07 and\\x0anewline"
+
+
+def test_log_line_is_the_articles_line_for_text_and_a_size_for_binary() -> None:
+    """``log_line`` gives the same line ``Relay.receive`` logs, without any membership."""
+    assert log_line("hi") == RECEIVED_PREFIX + "hi"
+    assert log_line("a\x1bb") == RECEIVED_PREFIX + "a\\x1bb"
+    assert log_line(b"\x00\x01") == RECEIVED_PREFIX + "<2 bytes>"
+    assert Relay[str]().receive("alice", "hi").log_line == log_line("hi")

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from .display import describe_binary, printable
 
-__all__ = ["DISCONNECT_LINE", "PEER_PREFIX", "RECEIVED_PREFIX", "Delivery", "Relay"]
+__all__ = ["DISCONNECT_LINE", "PEER_PREFIX", "RECEIVED_PREFIX", "Delivery", "Relay", "log_line"]
 
 PEER_PREFIX = "Received message from peer: "
 RECEIVED_PREFIX = "Received message: "
@@ -78,6 +78,12 @@ class Relay(Generic[Member]):
         recipients = list(self._members)  # copied and searched in C: cheap per message
         if sender in self._members:
             recipients.remove(sender)
-        if isinstance(message, str):
-            return Delivery(recipients, PEER_PREFIX + message, RECEIVED_PREFIX + printable(message))
-        return Delivery(recipients, message, RECEIVED_PREFIX + describe_binary(message))
+        payload = PEER_PREFIX + message if isinstance(message, str) else message
+        return Delivery(recipients, payload, log_line(message))
+
+
+def log_line(message: str | bytes) -> str:
+    """Return the article's log line for a received message, with unsafe characters escaped."""
+    if isinstance(message, str):
+        return RECEIVED_PREFIX + printable(message)
+    return RECEIVED_PREFIX + describe_binary(message)

@@ -40,7 +40,7 @@ from .history import History, MemoryHistory, SqliteHistory
 from .limits import RateLimiter, connection_cap
 from .logbook import LogBook
 from .protocol import encode
-from .relay import RECEIVED_PREFIX, Relay
+from .relay import DISCONNECT_LINE, RECEIVED_PREFIX, Relay, log_line
 from .room import Action, ConnId, Room, Send
 from .routes import Route, classify
 from .settings import Limits
@@ -317,10 +317,10 @@ class Server:
     async def _serve_echo(self, connection: ServerConnection) -> None:
         try:
             async for message in connection:
-                self.log.write(self._relay.receive(connection, message).log_line)
+                self.log.write(log_line(message))
                 await connection.send(message)
         finally:
-            self.log.write(self._relay.leave(connection))
+            self.log.write(DISCONNECT_LINE)
 
     # -- the JSON chat -----------------------------------------------------------------
 
