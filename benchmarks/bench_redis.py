@@ -32,7 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wslib.redis_server import RedisServer  # noqa: E402
+from wslib.teaching.redis_server import RedisServer  # noqa: E402
 
 PREFIX = "Received message from peer: "
 

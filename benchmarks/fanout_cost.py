@@ -1,4 +1,4 @@
-"""Measure the Python cost of ``wslib.fanout.fan_out`` per delivery, without sockets.
+"""Measure the Python cost of ``wslib.server.fanout.fan_out`` per delivery, without sockets.
 
 The relay benchmarks time whole servers, and on a shared machine their noise hides a
 change of a few percent in the per-recipient loop. This script runs ``fan_out`` on real

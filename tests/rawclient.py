@@ -2,8 +2,8 @@
 
 websockets' own client refuses to send an unmasked frame, a reserved opcode or a long ping,
 and it answers pings by itself. The hardening tests therefore speak the protocol by hand:
-the opening handshake comes from ``wslib.handshake``, frames are built byte by byte with
-``frame``, and what the server sends back is read with ``wslib.frames.decode_frame``.
+the opening handshake comes from ``wslib.teaching.handshake``, frames are built byte by byte with
+``frame``, and what the server sends back is read with ``wslib.teaching.frames.decode_frame``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,21 @@ from collections.abc import Callable
 
 from support import TIMEOUT
 
-from wslib.frames import Frame, IncompleteFrame, Opcode, apply_mask, decode_frame, parse_close
-from wslib.handshake import Response, check_accept, new_key, parse_response, upgrade_request
+from wslib.teaching.frames import (
+    Frame,
+    IncompleteFrame,
+    Opcode,
+    apply_mask,
+    decode_frame,
+    parse_close,
+)
+from wslib.teaching.handshake import (
+    Response,
+    check_accept,
+    new_key,
+    parse_response,
+    upgrade_request,
+)
 
 __all__ = ["RawClient", "frame", "http_exchange", "open_socket", "status_of", "until"]
 
@@ -106,7 +119,7 @@ class RawClient:
         """Open a connection and complete the opening handshake.
 
         Raises:
-            wslib.handshake.HandshakeRejected: The server did not answer 101.
+            wslib.teaching.handshake.HandshakeRejected: The server did not answer 101.
         """
         reader, writer = await open_socket(port, rcvbuf=rcvbuf, limit=limit)
         key = new_key()

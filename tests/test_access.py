@@ -1,4 +1,4 @@
-"""Tests for wslib.access and the server's use of it: the access token, and TLS (wss://)."""
+"""Tests for wslib.core.access and the server's use of it: the access token, and TLS (wss://)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from wslib import Server
-from wslib.access import is_loopback, resolve_token, token_matches, with_token
+from wslib.core.access import is_loopback, resolve_token, token_matches, with_token
 
 # -- the rules, without sockets -----------------------------------------------------------
 

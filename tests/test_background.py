@@ -1,4 +1,4 @@
-"""Tests for wslib.background and wslib.runtime: servers started from a notebook cell or script.
+"""Tests for background and runtime: servers started from a notebook cell or script.
 
 A Jupyter kernel runs cells on a thread whose event loop is already running. Several tests
 here run their body inside ``asyncio.run`` for that reason, and then block that loop on
@@ -21,7 +21,7 @@ from support import TIMEOUT, child_env, port_is_free, spawn
 from websockets.asyncio.server import ServerConnection
 
 import wslib
-from wslib import runtime
+from wslib.sync import runtime
 
 
 @pytest.fixture(autouse=True)
@@ -286,7 +286,7 @@ SERVE_FOREVER = """
 import threading
 
 import wslib
-from wslib import background
+from wslib.sync import background
 
 class Announcing(threading.Event):
     announced = False

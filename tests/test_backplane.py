@@ -1,4 +1,4 @@
-"""Tests for wslib.backplane and wslib.cluster: sharing servers' chat, with no sockets at all."""
+"""Tests for backplane and cluster: sharing servers' chat, with no sockets at all."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from wslib.backplane import LocalBackplane, open_backplane
-from wslib.cluster import (
+from wslib.core.cluster import (
     UNAVAILABLE,
     ClusterRoom,
     JoinRequest,
@@ -19,9 +18,10 @@ from wslib.cluster import (
     TypingRequest,
     Welcome,
 )
-from wslib.codes import CLOSE_TAKEN_OVER
-from wslib.protocol import Message
-from wslib.room import Action, Close, Room, Send
+from wslib.core.codes import CLOSE_TAKEN_OVER
+from wslib.core.protocol import Message
+from wslib.core.room import Action, Close, Room, Send
+from wslib.server.backplane import LocalBackplane, open_backplane
 
 
 class FakeNode:

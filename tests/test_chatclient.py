@@ -1,4 +1,4 @@
-"""Tests for wslib.chatclient and wslib.blocking's chat client: join, resume, retry, dedupe.
+"""Tests for chatclient and blocking's chat client: join, resume, retry, dedupe.
 
 The servers run in the background (``wslib.start``) so that a server can be stopped and
 started again on the same port while clients wait to reconnect. One client ("bob") runs on

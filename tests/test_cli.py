@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 import wslib
 from wslib import cli
-from wslib.protocol import MAX_TEXT
+from wslib.core.protocol import MAX_TEXT
 
 
 @pytest.fixture

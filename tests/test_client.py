@@ -1,4 +1,4 @@
-"""Tests for wslib.client: the reconnecting async client, on real servers on port 0."""
+"""Tests for wslib.client.client: the reconnecting async client, on real servers on port 0."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 
 from wslib import Backoff, Client, NotConnectedError, Server, Status
-from wslib.client import RECONNECT_CODES, should_reconnect
+from wslib.client.client import RECONNECT_CODES, should_reconnect
 
 # Short delays keep reconnection tests quick; the jitter still applies.
 FAST = Backoff(initial=TIMEOUT / 50, minimum=TIMEOUT / 100, maximum=TIMEOUT / 25)

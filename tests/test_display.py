@@ -1,4 +1,4 @@
-"""Tests for wslib.display: making a peer's text safe to show."""
+"""Tests for wslib.core.display: making a peer's text safe to show."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wslib.display import describe_binary, printable
+from wslib.core.display import describe_binary, printable
 
 
 @pytest.mark.parametrize(

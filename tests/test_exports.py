@@ -15,9 +15,10 @@ import wslib
 
 
 def modules() -> list[ModuleType]:
-    """Return every module of the package except ``__main__``, which runs the CLI on import."""
-    names = [info.name for info in pkgutil.iter_modules(wslib.__path__) if info.name != "__main__"]
-    return [importlib.import_module(f"wslib.{name}") for name in sorted(names)]
+    """Return every module of the package and its folders, but ``__main__`` (it runs the CLI)."""
+    infos = pkgutil.walk_packages(wslib.__path__, "wslib.")
+    names = [info.name for info in infos if not info.ispkg and info.name != "wslib.__main__"]
+    return [importlib.import_module(name) for name in sorted(names)]
 
 
 @pytest.mark.parametrize("module", modules(), ids=lambda m: m.__name__)

@@ -1,4 +1,4 @@
-"""Tests for wslib.fanout: the bytes are websockets' own, framed once, never sent to the slow.
+"""Tests for fanout: the bytes are websockets' own, framed once, never sent to the slow.
 
 ``fan_out`` writes pre-built frames straight to each transport, below websockets' public
 API, and holds them until the end of the loop turn so that a burst costs one write per
@@ -22,11 +22,11 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
 
-import wslib.fanout
-import wslib.server
+import wslib.server.fanout
+import wslib.server.server
 from wslib import Server
-from wslib.fanout import FLUSH_AT, fan_out, flush, frame_bytes, shed_handshake
-from wslib.frames import Opcode
+from wslib.server.fanout import FLUSH_AT, fan_out, flush, frame_bytes, shed_handshake
+from wslib.teaching.frames import Opcode
 
 # Payload lengths on both sides of the 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
 SIZES = [0, 1, 125, 126, 127, 1000, 65535, 65536, 65537, 200_000]
@@ -251,11 +251,11 @@ def test_a_loop_closed_before_its_flush_is_not_kept() -> None:
     loop.call_soon(hold_then_stop)
     loop.run_forever()
     loop.close()
-    assert loop in wslib.fanout._held
+    assert loop in wslib.server.fanout._held
 
     async def body() -> None:
         fan_out([], "on another loop", None)
-        assert loop not in wslib.fanout._held
+        assert loop not in wslib.server.fanout._held
 
     run_async(body())
 
@@ -359,7 +359,7 @@ def test_open_relay_connections_forget_their_handshake_response(
         shed_handshake(connection)
         shed.append(connection)
 
-    monkeypatch.setattr(wslib.server, "shed_handshake", spy)
+    monkeypatch.setattr(wslib.server.server, "shed_handshake", spy)
 
     async def body() -> None:
         async with Server(port=0) as server, connect(server.url) as alice:

@@ -21,8 +21,8 @@ from rawclient import RawClient, frame, until
 from support import TIMEOUT, run_async
 
 from wslib import Backoff, ChatClient, Server, Status
-from wslib.frames import Opcode
-from wslib.settings import Limits
+from wslib.core.settings import Limits
+from wslib.teaching.frames import Opcode
 
 QUICK = Backoff(initial=0.05, minimum=0.05, maximum=0.2, factor=1.5)
 

@@ -1,4 +1,4 @@
-"""Tests for wslib.frames, checked against websockets' own frame parser and serializer."""
+"""Tests for wslib.teaching.frames, checked against websockets' own frame parser and serializer."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from websockets.exceptions import ProtocolError
 from websockets.streams import StreamReader
 from websockets.utils import apply_mask as ws_apply_mask
 
-from wslib.codes import CLOSE_REPLACED, CLOSE_TAKEN_OVER
+from wslib.core.codes import CLOSE_REPLACED, CLOSE_TAKEN_OVER
 from wslib.exceptions import WslibError
-from wslib.frames import (
+from wslib.teaching.frames import (
     CLOSE_CODES,
     PREVIEW_LIMIT,
     Frame,

@@ -1,4 +1,4 @@
-"""Tests for wslib.gate, with no sockets: what each request gets before a WebSocket opens."""
+"""Tests for wslib.core.gate, with no sockets: what each request gets before a WebSocket opens."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from websockets.datastructures import Headers
 
-from wslib.gate import JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE, Answer, State, answer
-from wslib.page import PAGE_CONTENT_TYPE, page_html
+from wslib.core.gate import JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE, Answer, State, answer
+from wslib.notebook.page import PAGE_CONTENT_TYPE, page_html
 
 STATE = State(mode="relay", token=None, origins=None, active=3, max_connections=10, backplane="ok")
 WEBSOCKET = {"Upgrade": "websocket", "Host": "127.0.0.1:8080"}

@@ -1,4 +1,4 @@
-"""Tests for wslib.handshake, checked against websockets' own sans-I/O implementation."""
+"""Tests for wslib.teaching.handshake, checked against websockets' own sans-I/O implementation."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from websockets.streams import StreamReader
 from websockets.utils import accept_key as ws_accept_key
 
 from wslib.exceptions import WslibError
-from wslib.handshake import (
+from wslib.teaching.handshake import (
     SAMPLE_KEY,
     HandshakeError,
     HandshakeRejected,

@@ -17,7 +17,7 @@ from support import TIMEOUT, recv, run_async
 from websockets.asyncio.client import connect
 
 from wslib import Server
-from wslib.settings import Limits
+from wslib.core.settings import Limits
 
 HOST = b"Host: 127.0.0.1\r\n"
 

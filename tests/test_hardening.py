@@ -18,9 +18,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wslib import ChatClient, Server
-from wslib.codes import CLOSE_MESSAGE_TOO_BIG, CLOSE_POLICY_VIOLATION
-from wslib.frames import Opcode
-from wslib.settings import Limits
+from wslib.core.codes import CLOSE_MESSAGE_TOO_BIG, CLOSE_POLICY_VIOLATION
+from wslib.core.settings import Limits
+from wslib.teaching.frames import Opcode
 
 KIB = 1024
 

@@ -1,4 +1,4 @@
-"""Tests for wslib.history: both stores keep the same contract, SQLite also across restarts."""
+"""Tests for history: both stores keep the same contract, SQLite also across restarts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wslib.exceptions import StoreError
-from wslib.history import History, MemoryHistory, SqliteHistory
+from wslib.storage.history import History, MemoryHistory, SqliteHistory
 
 Factory = Callable[..., History]
 

@@ -1,7 +1,7 @@
 """Hostile names and messages are shown as text in the server's log and the CLI's view.
 
 The chat relays what people send unchanged; only where it is *shown* does a string pass
-through ``wslib.display.printable``. These tests send strings meant to break a terminal
+through ``wslib.core.display.printable``. These tests send strings meant to break a terminal
 or a log (escape sequences, bidi overrides, fake newlines, NUL) and check what comes out.
 """
 
@@ -16,8 +16,8 @@ from support import TIMEOUT, recv_json, run_async
 from websockets.asyncio.client import connect
 
 from wslib import ChatClient, Server, Status
-from wslib.logbook import LogBook
-from wslib.terminal import format_event
+from wslib.client.terminal import format_event
+from wslib.server.logbook import LogBook
 
 HOSTILE_TEXTS = [
     "<script>alert('hi')</script>",

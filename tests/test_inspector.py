@@ -1,4 +1,4 @@
-"""Tests for wslib.inspector: a real server, a tap in front of it, real clients, port 0."""
+"""Tests for wslib.teaching.inspector: a real server, a tap in front of it, real clients, port 0."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from support import TIMEOUT
 
 import wslib
-from wslib import runtime
-from wslib.background import BackgroundServer
-from wslib.handshake import SAMPLE_KEY, accept_key, parse_response, upgrade_request
-from wslib.inspector import WireTap
-from wslib.wirelog import Direction, WireEvent
+from wslib.sync import runtime
+from wslib.sync.background import BackgroundServer
+from wslib.teaching.handshake import SAMPLE_KEY, accept_key, parse_response, upgrade_request
+from wslib.teaching.inspector import WireTap
+from wslib.teaching.wirelog import Direction, WireEvent
 
 UP, DOWN = Direction.TO_SERVER, Direction.TO_CLIENT
 
@@ -172,7 +172,7 @@ def test_inspector_imports_without_ipywidgets() -> None:
     """Scripts can use the tap where ipywidgets is not installed; only widget() needs it."""
     code = (
         "import sys; sys.modules['ipywidgets'] = None\n"
-        "import wslib.inspector, wslib.wireview\n"
+        "import wslib.teaching.inspector, wslib.notebook.wireview\n"
         "print('ok')"
     )
     result = subprocess.run(

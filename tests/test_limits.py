@@ -1,4 +1,4 @@
-"""Tests for wslib.limits, with no sockets: the rate limiter, the origin rule, the cap."""
+"""Tests for wslib.core.limits, with no sockets: the rate limiter, the origin rule, the cap."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wslib.limits import DEFAULT_MAX_CONNECTIONS, RateLimiter, connection_cap, origin_allowed
-from wslib.settings import Limits
+from wslib.core.limits import DEFAULT_MAX_CONNECTIONS, RateLimiter, connection_cap, origin_allowed
+from wslib.core.settings import Limits
 
 # -- RateLimiter ------------------------------------------------------------------------
 

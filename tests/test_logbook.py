@@ -1,4 +1,4 @@
-"""Tests for wslib.logbook: where a server's output lines go."""
+"""Tests for wslib.server.logbook: where a server's output lines go."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for wslib.meter: a relaying proxy that counts the bytes both ways."""
+"""Tests for wslib.teaching.meter: a relaying proxy that counts the bytes both ways."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from support import TIMEOUT, run_async
 
-from wslib.meter import ByteMeter
+from wslib.teaching.meter import ByteMeter
 
 
 def test_meter_counts_every_byte_both_ways() -> None:

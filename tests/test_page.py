@@ -1,4 +1,4 @@
-"""Tests for wslib.page: the chat page served on the kit's port, and the URL that shows it."""
+"""Tests for page: the chat page served on the kit's port, and the URL that shows it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from support import http_get, run_async
 
 from wslib import Server
-from wslib.page import PAGE_CONTENT_TYPE, PROXY_PREFIX_ENV, page_html, page_url
+from wslib.notebook.page import PAGE_CONTENT_TYPE, PROXY_PREFIX_ENV, page_html, page_url
 
 
 def test_get_root_serves_the_chat_page_as_html() -> None:
@@ -100,7 +100,7 @@ def test_page_url_reads_the_port_of_a_running_server(monkeypatch: pytest.MonkeyP
 def test_show_page_returns_an_iframe_on_the_page_url(monkeypatch: pytest.MonkeyPatch) -> None:
     """show_page wraps page_url in an IPython IFrame of the requested size."""
     pytest.importorskip("IPython")
-    from wslib.page import show_page
+    from wslib.notebook.page import show_page
 
     monkeypatch.delenv(PROXY_PREFIX_ENV, raising=False)
     frame = show_page(FakeServer("http://127.0.0.1:8080/"), height=300)

@@ -16,9 +16,9 @@ import pytest
 from support import CHROME_FLAGS, TIMEOUT, chromium
 
 import wslib
-from wslib import runtime
-from wslib.display import printable
-from wslib.page import page_url
+from wslib.core.display import printable
+from wslib.notebook.page import page_url
+from wslib.sync import runtime
 
 pytestmark = pytest.mark.browser
 
@@ -140,7 +140,7 @@ def test_two_pages_and_a_kit_client_chat_through_one_server(browser: Any) -> Non
 
 def test_two_pages_and_a_widget_pane_chat_through_one_server(browser: Any) -> None:
     """A chat-mode ``ChatPane`` and two pages see each other's messages, both ways."""
-    panes = pytest.importorskip("wslib.panes")
+    panes = pytest.importorskip("wslib.notebook.panes")
     server = wslib.start(port=0, name="test-page-pane")
     pat = panes.ChatPane(server, "pat", mode="chat")
     ann, ben = Watched(browser), Watched(browser)
@@ -252,7 +252,7 @@ HOSTILE = [
 
 
 def test_page_shows_peer_text_with_the_same_rule_as_python(browser: Any) -> None:
-    """The page's JavaScript ``printable`` escapes exactly what ``wslib.display.printable`` does."""
+    """The page's JavaScript ``printable`` escapes exactly what ``display.printable`` does."""
     server = wslib.start(port=0, name="test-page-printable")
     viewer = Watched(browser)
     try:

@@ -1,4 +1,4 @@
-"""Tests for wslib.panes without a browser: live panes against a real server on port 0.
+"""Tests for wslib.notebook.panes without a browser: live panes against a real server on port 0.
 
 A front end changes a widget by sending it new state, which ipywidgets applies with
 ``set_state``; the tests do the same, so they go through the path a browser takes.
@@ -15,10 +15,17 @@ import pytest
 from support import TIMEOUT
 
 import wslib
-from wslib import runtime
-from wslib.background import BackgroundServer
-from wslib.panes import ChatPane, PaneRow, ServerLog, chat_panes, render_lines, side_by_side
-from wslib.transcript import Line
+from wslib.core.transcript import Line
+from wslib.notebook.panes import (
+    ChatPane,
+    PaneRow,
+    ServerLog,
+    chat_panes,
+    render_lines,
+    side_by_side,
+)
+from wslib.sync import runtime
+from wslib.sync.background import BackgroundServer
 
 XSS = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert('hi')</script>"

@@ -1,11 +1,11 @@
-"""Tests for wslib.polling: the bytes and latencies of three ways to push."""
+"""Tests for wslib.teaching.polling: the bytes and latencies of three ways to push."""
 
 from __future__ import annotations
 
 import pytest
 from support import TIMEOUT, run_async
 
-from wslib.polling import BROWSER_HEADERS, METHODS, Measurement, measure, schedule, table
+from wslib.teaching.polling import BROWSER_HEADERS, METHODS, Measurement, measure, schedule, table
 
 STREAM = schedule(count=6, every=3)  # messages at ticks 0, 3, ..., 15; the run lasts 18 ticks
 

@@ -1,4 +1,4 @@
-"""Tests for wslib.pollserver: the HTTP/1.1 short- and long-polling server and its client."""
+"""Tests for pollserver: the HTTP/1.1 short- and long-polling server and its client."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from support import TIMEOUT, run_async
 
-from wslib.pollserver import Feed, Poller, PollServer
+from wslib.teaching.pollserver import Feed, Poller, PollServer
 
 
 def test_short_poll_answers_at_once_with_the_messages_after_n() -> None:

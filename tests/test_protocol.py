@@ -1,4 +1,4 @@
-"""Tests for wslib.protocol, with the close codes and the exception tree it relies on."""
+"""Tests for wslib.core.protocol, with the close codes and the exception tree it relies on."""
 
 from __future__ import annotations
 
@@ -9,17 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wslib.codes import CLOSE_REASONS, CLOSE_REPLACED, CLOSE_TAKEN_OVER, FINAL
-from wslib.exceptions import (
-    BadEventError,
-    BadValueError,
-    ChatError,
-    PortInUseError,
-    ServerError,
-    StateError,
-    WslibError,
-)
-from wslib.protocol import (
+from wslib.core.codes import CLOSE_REASONS, CLOSE_REPLACED, CLOSE_TAKEN_OVER, FINAL
+from wslib.core.protocol import (
     MAX_CID,
     MAX_NAME,
     MAX_TEXT,
@@ -40,6 +31,15 @@ from wslib.protocol import (
     read,
     refused_cid,
     welcome_event,
+)
+from wslib.exceptions import (
+    BadEventError,
+    BadValueError,
+    ChatError,
+    PortInUseError,
+    ServerError,
+    StateError,
+    WslibError,
 )
 
 

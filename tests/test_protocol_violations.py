@@ -14,8 +14,8 @@ from support import TIMEOUT, recv, run_async
 from websockets.asyncio.client import connect
 
 from wslib import Server
-from wslib.codes import CLOSE_INVALID_DATA, CLOSE_PROTOCOL_ERROR
-from wslib.frames import Opcode
+from wslib.core.codes import CLOSE_INVALID_DATA, CLOSE_PROTOCOL_ERROR
+from wslib.teaching.frames import Opcode
 
 TEXT, PING, CONT = Opcode.TEXT, Opcode.PING, Opcode.CONT
 

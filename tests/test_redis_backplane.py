@@ -1,4 +1,4 @@
-"""Tests for wslib.redis_backplane: two servers, real sockets and a real redis-server."""
+"""Tests for wslib.server.redis_backplane: two servers, real sockets and a real redis-server."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from websockets.exceptions import InvalidStatus
 
 from wslib import Backoff, ChatClient, Server
 from wslib.cli import main
-from wslib.redis_backplane import RedisBackplane
-from wslib.redis_server import RedisServer
+from wslib.server.redis_backplane import RedisBackplane
+from wslib.teaching.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -242,7 +242,7 @@ def test_presence_expires_when_a_server_dies(redis_url: str) -> None:
         f"""
         import asyncio
         from wslib import Server
-        from wslib.redis_backplane import RedisBackplane
+        from wslib.server.redis_backplane import RedisBackplane
 
         async def main():
             backplane = RedisBackplane({redis_url!r}, prefix={prefix!r}, heartbeat={HEARTBEAT})

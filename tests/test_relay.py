@@ -1,8 +1,8 @@
-"""Tests for wslib.relay: the article's broadcast rule, with no sockets."""
+"""Tests for wslib.core.relay: the article's broadcast rule, with no sockets."""
 
 from __future__ import annotations
 
-from wslib.relay import DISCONNECT_LINE, PEER_PREFIX, RECEIVED_PREFIX, Relay, log_line
+from wslib.core.relay import DISCONNECT_LINE, PEER_PREFIX, RECEIVED_PREFIX, Relay, log_line
 
 
 def test_text_goes_to_every_other_member_with_the_peer_prefix() -> None:

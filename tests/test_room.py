@@ -1,4 +1,4 @@
-"""Tests for wslib.room: the chat rules, driven by plain calls with no sockets at all."""
+"""Tests for wslib.core.room: the chat rules, driven by plain calls with no sockets at all."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wslib.codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
-from wslib.history import MemoryHistory, SqliteHistory
-from wslib.protocol import MAX_TEXT, encode
-from wslib.room import Action, Close, Room, Send
+from wslib.core.codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
+from wslib.core.protocol import MAX_TEXT, encode
+from wslib.core.room import Action, Close, Room, Send
+from wslib.storage.history import MemoryHistory, SqliteHistory
 
 Event = Mapping[str, object]
 

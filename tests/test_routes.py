@@ -1,4 +1,4 @@
-"""Tests for wslib.routes: which route a request takes, and what each route answers on a port."""
+"""Tests for routes: which route a request takes, and what each route answers on a port."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from wslib import Server
-from wslib.routes import Route, classify
+from wslib.core.routes import Route, classify
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for wslib.server on real sockets: the article's relay, echo, a handler and the chat."""
+"""Tests for server on real sockets: the article's relay, echo, a handler and the chat."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from wslib import PortInUseError, Server
-from wslib.logbook import LogBook
-from wslib.protocol import MAX_NAME, MAX_TEXT
-from wslib.settings import Limits
+from wslib.core.protocol import MAX_NAME, MAX_TEXT
+from wslib.core.settings import Limits
+from wslib.server.logbook import LogBook
 
 
 async def assert_silent(connection: ClientConnection, marker: ClientConnection) -> None:

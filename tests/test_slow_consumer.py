@@ -21,9 +21,9 @@ from support import TIMEOUT, run_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
 
-import wslib.server
+import wslib.server.server
 from wslib import ChatClient, Server
-from wslib.settings import Limits
+from wslib.core.settings import Limits
 
 KIB = 1024
 
@@ -34,7 +34,7 @@ class BacklogSpy:
     def __init__(self) -> None:
         self.peak: dict[int, int] = {}
         self.slow_ports: set[int] = set()
-        self._fan_out = wslib.server.fan_out
+        self._fan_out = wslib.server.server.fan_out
 
     def slow_network(self, client_port: int) -> None:
         """Give the server's end of the connection from ``client_port`` a tiny send buffer."""
@@ -66,7 +66,7 @@ class BacklogSpy:
 def backlog(monkeypatch: pytest.MonkeyPatch) -> BacklogSpy:
     """Measure the server's per-connection backlog for the duration of a test."""
     spy = BacklogSpy()
-    monkeypatch.setattr(wslib.server, "fan_out", spy)
+    monkeypatch.setattr(wslib.server.server, "fan_out", spy)
     return spy
 
 

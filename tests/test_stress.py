@@ -17,7 +17,7 @@ from support import TIMEOUT, run_async
 from websockets.asyncio.client import ClientConnection, connect
 
 from wslib import ChatClient, Server
-from wslib.settings import Limits
+from wslib.core.settings import Limits
 
 CHURNERS = 500
 WAVE = 50

@@ -1,4 +1,4 @@
-"""Tests for wslib.terminal: the lines the terminal chat client prints."""
+"""Tests for wslib.client.terminal: the lines the terminal chat client prints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from wslib import Status
-from wslib.terminal import TerminalView, format_event
+from wslib.client.terminal import TerminalView, format_event
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for wslib.transcript: a pane's state with no widgets and no sockets."""
+"""Tests for wslib.core.transcript: a pane's state with no widgets and no sockets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 import pytest
 from support import TIMEOUT
 
-from wslib.client import Status
-from wslib.transcript import Line, Transcript
+from wslib.client.client import Status
+from wslib.core.transcript import Line, Transcript
 
 
 def test_status_changes_set_the_status_line_and_log_a_system_line() -> None:

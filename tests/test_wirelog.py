@@ -1,4 +1,4 @@
-"""Tests for wslib.wirelog: bytes fed in, events out, with no sockets at all."""
+"""Tests for wslib.teaching.wirelog: bytes fed in, events out, with no sockets at all."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wslib.frames import Frame, Opcode, close_payload, encode_frame
-from wslib.handshake import SAMPLE_KEY, accept_key, upgrade_request
-from wslib.wirelog import MAX_HEAD, ConnectionLog, Direction, WireLog, format_event
+from wslib.teaching.frames import Frame, Opcode, close_payload, encode_frame
+from wslib.teaching.handshake import SAMPLE_KEY, accept_key, upgrade_request
+from wslib.teaching.wirelog import MAX_HEAD, ConnectionLog, Direction, WireLog, format_event
 
 UP, DOWN = Direction.TO_SERVER, Direction.TO_CLIENT
 KEY = bytes.fromhex("37fa213d")

@@ -1,4 +1,4 @@
-"""Tests for wslib.wireview: the HTML it renders, and a live view following a real tap."""
+"""Tests for wslib.notebook.wireview: the HTML it renders, and a live view following a real tap."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 from support import TIMEOUT
 
 import wslib
-from wslib.background import BackgroundServer
-from wslib.frames import Frame, Opcode, encode_frame
-from wslib.handshake import SAMPLE_KEY, upgrade_request
-from wslib.inspector import WireTap
-from wslib.wirelog import Direction, WireLog
-from wslib.wireview import InspectorView, render_handshakes, render_table
+from wslib.notebook.wireview import InspectorView, render_handshakes, render_table
+from wslib.sync.background import BackgroundServer
+from wslib.teaching.frames import Frame, Opcode, encode_frame
+from wslib.teaching.handshake import SAMPLE_KEY, upgrade_request
+from wslib.teaching.inspector import WireTap
+from wslib.teaching.wirelog import Direction, WireLog
 
 pytest.importorskip("ipywidgets")
 

@@ -21,26 +21,26 @@ import importlib as _importlib
 import logging as _logging
 import typing as _typing
 
-from .background import BackgroundServer, serve_forever, start
-from .backplane import Backplane, LocalBackplane
-from .blocking import SyncChatClient, SyncClient
-from .chatclient import ChatClient
-from .client import Backoff, Client, NotConnectedError, Status
-from .codes import CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_TAKEN_OVER
+from .client.chatclient import ChatClient
+from .client.client import Backoff, Client, NotConnectedError, Status
+from .core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_TAKEN_OVER
+from .core.settings import Limits
+from .core.transcript import Transcript
 from .exceptions import ChatError, PortInUseError, WslibError
-from .inspector import WireTap
-from .logbook import LogBook
-from .nested import allow_nested_asyncio
-from .page import page_url, show_page
-from .redis_server import RedisServer
-from .runtime import stop_all
-from .server import Server
-from .settings import Limits
-from .transcript import Transcript
+from .notebook.nested import allow_nested_asyncio
+from .notebook.page import page_url, show_page
+from .server.backplane import Backplane, LocalBackplane
+from .server.logbook import LogBook
+from .server.server import Server
+from .sync.background import BackgroundServer, serve_forever, start
+from .sync.blocking import SyncChatClient, SyncClient
+from .sync.runtime import stop_all
+from .teaching.inspector import WireTap
+from .teaching.redis_server import RedisServer
 
 if _typing.TYPE_CHECKING:
-    from .panes import ChatPane, PaneRow, ServerLog, chat_panes, side_by_side
-    from .redis_backplane import RedisBackplane
+    from .notebook.panes import ChatPane, PaneRow, ServerLog, chat_panes, side_by_side
+    from .server.redis_backplane import RedisBackplane
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -84,9 +84,10 @@ __all__ = [
 # line do not: they load on first use (``wslib.chat_panes``), so ``import wslib`` stays light.
 _LAZY = {
     **{
-        name: "panes" for name in ("ChatPane", "PaneRow", "ServerLog", "chat_panes", "side_by_side")
+        name: "notebook.panes"
+        for name in ("ChatPane", "PaneRow", "ServerLog", "chat_panes", "side_by_side")
     },
-    "RedisBackplane": "redis_backplane",  # needs redis-py: pip install 'wslib[redis]'
+    "RedisBackplane": "server.redis_backplane",  # needs redis-py: pip install 'wslib[redis]'
 }
 
 

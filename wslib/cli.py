@@ -28,14 +28,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 from . import __version__
-from .chatclient import ChatClient
-from .client import Client
-from .display import printable
+from .client.chatclient import ChatClient
+from .client.client import Client
+from .client.terminal import TerminalView
+from .core.display import printable
+from .core.settings import Limits
 from .exceptions import PortInUseError, ServerError
-from .logbook import LogBook
-from .server import DEFAULT_HOST, DEFAULT_PORT, Server
-from .settings import Limits
-from .terminal import TerminalView
+from .server.logbook import LogBook
+from .server.server import DEFAULT_HOST, DEFAULT_PORT, Server
 
 __all__ = ["build_parser", "main"]
 

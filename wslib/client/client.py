@@ -25,8 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import backoff, process_exception
 from websockets.exceptions import ConnectionClosed
 
-from .codes import CLOSE_NORMAL
-from .exceptions import WslibError
+from ..core.codes import CLOSE_NORMAL
+from ..exceptions import WslibError
 
 __all__ = [
     "RECONNECT_CODES",

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
+from ..client.chatclient import ChatClient
+from ..client.client import Client, Status
 from . import runtime
-from .chatclient import ChatClient
-from .client import Client, Status
 
 __all__ = ["SyncChatClient", "SyncClient"]
 

@@ -19,8 +19,8 @@ from collections import OrderedDict, deque
 from types import TracebackType
 from typing import Protocol, Self
 
-from .exceptions import StoreError
-from .protocol import Message
+from ..core.protocol import Message
+from ..exceptions import StoreError
 
 __all__ = ["History", "MemoryHistory", "SqliteHistory"]
 

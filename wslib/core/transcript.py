@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .client import Status
+from ..client.client import Status
 from .codes import FINAL
 from .display import describe_binary, printable
 

@@ -36,8 +36,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .backplane import BackplaneStatus, Node
-from .cluster import (
+from ..core.cluster import (
     UNAVAILABLE,
     ClusterRoom,
     JoinRequest,
@@ -47,9 +46,10 @@ from .cluster import (
     TypingRequest,
     Welcome,
 )
-from .codes import CLOSE_TRY_AGAIN_LATER
-from .exceptions import ServerError, StateError
-from .room import ConnId, Room
+from ..core.codes import CLOSE_TRY_AGAIN_LATER
+from ..core.room import ConnId, Room
+from ..exceptions import ServerError, StateError
+from .backplane import BackplaneStatus, Node
 
 try:
     from redis.asyncio import Redis
@@ -60,7 +60,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise ImportError("the Redis backplane needs redis-py: pip install 'wslib[redis]'") from exc
 
-from .redis_store import RedisStore
+from ..storage.redis_store import RedisStore
 
 __all__ = ["DEGRADED_REASON", "RedisBackplane"]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from itertools import cycle
 
-from wslib.codes import CLOSE_REPLACED, CLOSE_TAKEN_OVER
-from wslib.exceptions import WslibError
+from ..core.codes import CLOSE_REPLACED, CLOSE_TAKEN_OVER
+from ..exceptions import WslibError
 
 __all__ = [
     "CLOSE_CODES",

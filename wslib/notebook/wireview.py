@@ -19,10 +19,10 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .wirelog import ConnectionLog, Direction, WireEvent
+from ..teaching.wirelog import ConnectionLog, Direction, WireEvent
 
 if TYPE_CHECKING:
-    from .inspector import WireTap
+    from ..teaching.inspector import WireTap
 
 __all__ = ["InspectorView", "render_handshakes", "render_table"]
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-from .room import Action, ConnId, Room
+from ..core.room import Action, ConnId, Room
 
 __all__ = ["Backplane", "BackplaneStatus", "LocalBackplane", "Node", "open_backplane"]
 

@@ -31,11 +31,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
-from . import runtime
+from ..sync import runtime
 from .wirelog import ConnectionLog, Direction, WireEvent, WireLog
 
 if TYPE_CHECKING:
-    from .wireview import InspectorView
+    from ..notebook.wireview import InspectorView
 
 __all__ = ["WireTap"]
 
@@ -149,7 +149,7 @@ class WireTap:
 
     def widget(self, last: int = 200) -> InspectorView:
         """Return a notebook view of this tap that updates itself; needs ipywidgets."""
-        from .wireview import InspectorView  # only notebooks need ipywidgets
+        from ..notebook.wireview import InspectorView  # only notebooks need ipywidgets
 
         return InspectorView(self, last=last)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .exceptions import ServerError
+from ..exceptions import ServerError
 
 __all__ = ["RedisServer", "redis_server_path"]
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
+from ..core.protocol import VERSION
 from .client import Client, NotConnectedError
-from .protocol import VERSION
 
 __all__ = ["RETRY_ERRORS", "ChatClient"]
 

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .exceptions import BadEventError, BadValueError, ChatError
+from ..exceptions import BadEventError, BadValueError, ChatError
 
 __all__ = [
     "MAX_CID",

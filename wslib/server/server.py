@@ -24,26 +24,26 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from . import gate
-from .access import TokenSetting, is_loopback, resolve_token, with_token
-from .backplane import Backplane, open_backplane
-from .codes import (
+from ..core import gate
+from ..core.access import TokenSetting, is_loopback, resolve_token, with_token
+from ..core.codes import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
     CLOSE_REASONS,
     CLOSE_TRY_AGAIN_LATER,
 )
-from .display import printable
-from .exceptions import PortInUseError
+from ..core.display import printable
+from ..core.limits import RateLimiter, connection_cap
+from ..core.protocol import encode
+from ..core.relay import DISCONNECT_LINE, RECEIVED_PREFIX, Relay, log_line
+from ..core.room import Action, ConnId, Room, Send
+from ..core.routes import Route, classify
+from ..core.settings import Limits
+from ..exceptions import PortInUseError
+from ..storage.history import History, MemoryHistory, SqliteHistory
+from .backplane import Backplane, open_backplane
 from .fanout import fan_out, shed_handshake
-from .history import History, MemoryHistory, SqliteHistory
-from .limits import RateLimiter, connection_cap
 from .logbook import LogBook
-from .protocol import encode
-from .relay import DISCONNECT_LINE, RECEIVED_PREFIX, Relay, log_line
-from .room import Action, ConnId, Room, Send
-from .routes import Route, classify
-from .settings import Limits
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Handler", "Mode", "Server"]
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .display import printable
+from ..core.display import printable
 from .frames import Frame, FrameError, IncompleteFrame, decode_frame, describe
 
 __all__ = [

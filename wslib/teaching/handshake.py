@@ -19,7 +19,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from wslib.exceptions import WslibError
+from ..exceptions import WslibError
 
 __all__ = [
     "GUID",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from ..core.display import describe_binary, printable
 from .client import Status
-from .display import describe_binary, printable
 
 __all__ = ["TerminalView", "format_event"]
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .cluster import JoinRequest, LeaveRequest, PostRequest, message_from
-from .protocol import Message, name_key
+from ..core.cluster import JoinRequest, LeaveRequest, PostRequest, message_from
+from ..core.protocol import Message, name_key
 
 __all__ = ["Entry", "RedisStore"]
 

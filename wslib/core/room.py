@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..exceptions import ChatError, StateError
+from ..storage.history import History, MemoryHistory
 from .codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
-from .exceptions import ChatError, StateError
-from .history import History, MemoryHistory
 from .protocol import (
     Join,
     Message,

@@ -26,8 +26,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..exceptions import ChatError, StateError
 from .codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
-from .exceptions import ChatError, StateError
 from .protocol import (
     Join,
     Message,

@@ -31,7 +31,11 @@ PAGE_CONTENT_TYPE = "text/html; charset=utf-8"
 @functools.cache
 def page_html() -> str:
     """Return the chat page's HTML, read once from the package's ``static`` folder."""
-    return resources.files("wslib").joinpath("static", "chat.html").read_text(encoding="utf-8")
+    return (
+        resources.files("wslib.notebook")
+        .joinpath("static", "chat.html")
+        .read_text(encoding="utf-8")
+    )
 
 
 class _Served(Protocol):

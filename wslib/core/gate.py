@@ -27,11 +27,11 @@ from typing import Protocol
 
 from websockets.datastructures import MultipleValuesError
 
+from ..notebook.page import PAGE_CONTENT_TYPE, page_html
+from ..server.backplane import BackplaneStatus
 from .access import token_matches
-from .backplane import BackplaneStatus
 from .display import printable
 from .limits import origin_allowed
-from .page import PAGE_CONTENT_TYPE, page_html
 from .routes import Route, classify
 
 __all__ = ["JSON_CONTENT_TYPE", "TEXT_CONTENT_TYPE", "Answer", "HeaderLookup", "State", "answer"]

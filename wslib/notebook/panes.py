@@ -39,12 +39,12 @@ from typing import Any, Literal
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from . import runtime
-from .background import BackgroundServer
-from .chatclient import ChatClient
-from .client import Backoff, Client, Status
-from .display import printable
-from .transcript import Kind, Line, Transcript
+from ..client.chatclient import ChatClient
+from ..client.client import Backoff, Client, Status
+from ..core.display import printable
+from ..core.transcript import Kind, Line, Transcript
+from ..sync import runtime
+from ..sync.background import BackgroundServer
 
 __all__ = [
     "ChatPane",

@@ -20,9 +20,9 @@ import threading
 from types import TracebackType
 from typing import Any, Self
 
+from ..core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
+from ..server.server import DEFAULT_HOST, DEFAULT_PORT, Server
 from . import runtime
-from .codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
-from .server import DEFAULT_HOST, DEFAULT_PORT, Server
 
 __all__ = ["BackgroundServer", "serve_forever", "start"]
 

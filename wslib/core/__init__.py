@@ -1,0 +1,4 @@
+"""The chat's rules with no I/O: relay, chat protocol and room, gate and limits, display.
+
+May import only ``wslib.exceptions`` and each other; never sockets, threads, files or widgets.
+"""

@@ -1,0 +1,4 @@
+"""Where a chat keeps its log, ids, dedupe and resume tokens: memory, SQLite, Redis.
+
+May import ``wslib.core`` and ``wslib.exceptions``.
+"""
