@@ -278,6 +278,18 @@ def test_runtime_run_times_out_and_cancels() -> None:
     assert cancelled.wait(TIMEOUT)
 
 
+def test_runtime_run_passes_on_the_coroutines_own_timeout_error() -> None:
+    """A TimeoutError raised inside the coroutine reaches the caller with its own message."""
+
+    async def gives_up() -> None:
+        raise TimeoutError("the coroutine's own words")
+
+    with pytest.raises(TimeoutError, match=r"^the coroutine's own words$"):
+        runtime.run(gives_up(), None)
+    with pytest.raises(TimeoutError, match=r"^the coroutine's own words$"):
+        runtime.run(gives_up(), 4 * TIMEOUT)
+
+
 # -- serve_forever, in a script ------------------------------------------------------------
 
 # serve_forever() prints nothing, so the script says the URL itself, and only once

@@ -42,12 +42,26 @@ class _Blocking(Generic[C]):
         return self.client.status
 
     def recv(self, timeout: float | None = None) -> Any:
-        """Block until the next received item and return it."""
-        return runtime.run(self.client.recv(timeout))
+        """Block until the next received item and return it.
+
+        Raises:
+            TimeoutError: Nothing arrived within ``timeout`` seconds.
+        """
+        try:
+            return runtime.run(self.client.recv(timeout))
+        except TimeoutError:
+            raise TimeoutError(f"nothing received within {timeout} s") from None
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> None:
-        """Block until ``predicate()`` holds (checked after each event on the kit's loop)."""
-        runtime.run(self.client.wait_for(predicate, timeout))
+        """Block until ``predicate()`` holds (checked after each event on the kit's loop).
+
+        Raises:
+            TimeoutError: It did not hold within ``timeout`` seconds.
+        """
+        try:
+            runtime.run(self.client.wait_for(predicate, timeout))
+        except TimeoutError:
+            raise TimeoutError(f"still waiting after {timeout} s") from None
 
     def stop(self) -> None:
         """Close the connection (1000) and stop reconnecting."""

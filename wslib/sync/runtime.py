@@ -74,17 +74,21 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
     Raises:
         RuntimeError: Called from the kit's own thread, where it would deadlock.
-        TimeoutError: It took longer than ``timeout`` seconds (the work is cancelled).
+        TimeoutError: It took longer than ``timeout`` seconds (the work is cancelled), or
+            ``coro`` raised it (with its own message).
     """
     if threading.current_thread() is _thread:
         coro.close()
         raise RuntimeError("wslib.runtime.run() cannot be called from the kit's own loop")
     future = submit(coro)
-    try:
-        return future.result(timeout)
-    except concurrent.futures.TimeoutError:
+    # Wait first, then read the result: a TimeoutError that ``coro`` raised itself (a
+    # ``recv(timeout=1)`` that got nothing) is the same class as the one ``result(timeout)``
+    # raises, and must reach the caller with its own message, not this one.
+    done, _ = concurrent.futures.wait([future], timeout)
+    if not done:
         future.cancel()
-        raise TimeoutError(f"gave up after {timeout} s") from None
+        raise TimeoutError(f"gave up after {timeout} s")
+    return future.result()
 
 
 def remember(item: Stoppable) -> None:
