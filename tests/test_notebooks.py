@@ -6,14 +6,19 @@ would pass it silently; these checks catch that, and what GitHub would show badl
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from support import TIMEOUT
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -103,3 +108,35 @@ def test_exercises_load_solutions_that_exist() -> None:
         for cell in read(path).cells:
             for target in re.findall(r"^# %load (\S+)$", cell.source, flags=re.MULTILINE):
                 assert (path.parent / target).is_file(), f"{path.name}: {target}"
+
+
+def test_the_notebooks_folder_holds_lessons_and_solutions_only() -> None:
+    """JupyterLab's file browser in notebooks/ shows the notebooks and solutions/, no test files."""
+    shown = sorted(
+        relative.as_posix()
+        for relative in (path.relative_to(NOTEBOOKS) for path in NOTEBOOKS.rglob("*"))
+        if (NOTEBOOKS / relative).is_file()
+        # JupyterLab hides dot folders (checkpoints); Python's caches are no one's lesson.
+        and not any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+    )
+    others = [name for name in shown if not re.fullmatch(r"[^/]+\.ipynb|solutions/[^/]+\.py", name)]
+    assert others == []
+
+
+def test_a_notebook_whose_program_is_missing_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    """Without redis-server on PATH, pytest (the top-level conftest) skips notebook 07's cells."""
+    env = {k: v for k, v in os.environ.items() if k != "WSLIB_REQUIRE_ALL"}
+    env["PATH"] = str(tmp_path)  # an empty folder: no redis-server, no anything
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "notebooks/07-scaling-out.ipynb", "-rs", "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=24 * TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "redis-server not found: 07-scaling-out.ipynb" in result.stdout
+    assert re.search(r"\b\d+ skipped\b", result.stdout)
+    assert "passed" not in result.stdout
