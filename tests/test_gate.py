@@ -9,7 +9,7 @@ import pytest
 from websockets.datastructures import Headers
 
 from wslib.core.gate import JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE, Answer, State, answer
-from wslib.notebook.page import PAGE_CONTENT_TYPE, page_html
+from wslib.notebook.page import PAGE_CONTENT_TYPE, page_html, playground_html
 
 STATE = State(mode="relay", token=None, origins=None, active=3, max_connections=10, backplane="ok")
 WEBSOCKET = {"Upgrade": "websocket", "Host": "127.0.0.1:8080"}
@@ -39,6 +39,12 @@ def test_page_is_the_chat_html_with_its_content_type() -> None:
     assert answer("/", {}, STATE) == Answer(200, page_html(), PAGE_CONTENT_TYPE)
 
 
+def test_playground_is_its_own_html_with_its_content_type() -> None:
+    """``GET /playground`` gets the JavaScript playground page as HTML, query or not."""
+    for target in ("/playground", "/playground?token=abc"):
+        assert answer(target, {}, STATE) == Answer(200, playground_html(), PAGE_CONTENT_TYPE)
+
+
 def test_icon_is_204_with_no_content_at_all() -> None:
     """``GET /favicon.ico`` gets 204 with no body and no content type, and no warning."""
     assert answer("/favicon.ico", {}, STATE) == Answer(204, "", None, None)
@@ -55,7 +61,7 @@ def test_an_unknown_path_is_404_naming_the_target(target: str, headers: dict[str
     )
 
 
-@pytest.mark.parametrize("target", ["/", "/healthz", "/favicon.ico"])
+@pytest.mark.parametrize("target", ["/", "/playground", "/healthz", "/favicon.ico"])
 def test_plain_pages_need_no_token(target: str) -> None:
     """The page, the health check and the icon are answered without the access token."""
     reply = answer(target, {}, replace(STATE, token="s3cret"))

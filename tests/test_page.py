@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from support import http_get, run_async
 
 from wslib import Server
-from wslib.notebook.page import PAGE_CONTENT_TYPE, PROXY_PREFIX_ENV, page_html, page_url
+from wslib.notebook.page import (
+    PAGE_CONTENT_TYPE,
+    PROXY_PREFIX_ENV,
+    page_html,
+    page_url,
+    playground_html,
+)
+
+STATIC = Path(__file__).resolve().parents[1] / "wslib" / "notebook" / "static"
 
 
 def test_get_root_serves_the_chat_page_as_html() -> None:
@@ -44,6 +54,42 @@ def test_page_uses_only_the_native_websocket_and_renders_peer_text_as_text() -> 
     assert 'location.protocol === "https:" ? "wss:" : "ws:"' in html
     assert "innerHTML" not in html.replace("never innerHTML", "")
     assert "<script src" not in html  # no framework, nothing fetched from elsewhere
+
+
+def test_both_pages_carry_the_one_javascript_printable_inlined() -> None:
+    """static/printable.js is written once and inlined into each page where it says so."""
+    rule = (STATIC / "printable.js").read_text(encoding="utf-8")
+    for name, html in (("chat.html", page_html()), ("playground.html", playground_html())):
+        source = (STATIC / name).read_text(encoding="utf-8")
+        assert source.count("// wslib:include printable.js") == 1, name
+        assert "function printable" not in source, name  # no copy of the rule by hand
+        assert html.count(rule) == 1, name
+        assert "wslib:include" not in html, name
+        assert html.startswith("<!doctype html>"), name
+
+
+def test_get_playground_serves_the_playground_page_as_html() -> None:
+    """A plain GET /playground answers 200 with the packaged playground as UTF-8 HTML."""
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            status, headers, page = await http_get(server.port, "/playground?token=x")
+            assert (status, headers["content-type"]) == (200, PAGE_CONTENT_TYPE)
+            assert page.decode("utf-8") == playground_html()
+
+    run_async(body())
+
+
+def test_only_the_playground_allows_eval_and_it_renders_peer_text_as_text() -> None:
+    """The playground's policy allows eval for the learner's script; the chat page has none."""
+    html = playground_html()
+    policy = html.split('http-equiv="Content-Security-Policy" content="', 1)[1].split('"')[0]
+    assert "'unsafe-eval'" in policy
+    assert "default-src 'none'" in policy
+    assert "unsafe-eval" not in page_html()
+    assert "innerHTML" not in html
+    assert "<script src" not in html
+    assert "new AsyncFunction(" in html
 
 
 class FakeServer:
@@ -84,6 +130,23 @@ def test_page_url_goes_through_jupyter_server_proxy_when_asked_or_on_a_hub(
         monkeypatch.setenv(PROXY_PREFIX_ENV, prefix)
     server = FakeServer("http://127.0.0.1:8080/?token=t0k")
     assert page_url(server, proxy=proxy) == expected
+
+
+@pytest.mark.parametrize(
+    ("proxy", "expected"),
+    [
+        (False, "http://127.0.0.1:8080/playground?token=t0k"),
+        ("/", "/proxy/8080/playground?token=t0k"),
+        ("/user/ada/", "/user/ada/proxy/8080/playground?token=t0k"),
+    ],
+)
+def test_page_url_names_another_page_of_the_server(
+    monkeypatch: pytest.MonkeyPatch, proxy: str | bool, expected: str
+) -> None:
+    """With a path, the URL names that page, directly or through the proxy, token kept."""
+    monkeypatch.delenv(PROXY_PREFIX_ENV, raising=False)
+    server = FakeServer("http://127.0.0.1:8080/?token=t0k")
+    assert page_url(server, proxy=proxy, path="playground") == expected
 
 
 def test_page_url_reads_the_port_of_a_running_server(monkeypatch: pytest.MonkeyPatch) -> None:

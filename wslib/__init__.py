@@ -29,6 +29,7 @@ from .core.transcript import Transcript
 from .exceptions import ChatError, PortInUseError, WslibError
 from .notebook.nested import allow_nested_asyncio
 from .notebook.page import page_url, show_page
+from .notebook.playground import Playground
 from .server.backplane import Backplane, LocalBackplane
 from .server.logbook import LogBook
 from .server.server import Server
@@ -58,6 +59,7 @@ __all__ = [
     "LogBook",
     "NotConnectedError",
     "PaneRow",
+    "Playground",
     "PortInUseError",
     "RedisBackplane",
     "RedisServer",

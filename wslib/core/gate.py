@@ -6,6 +6,7 @@ Nothing here touches a socket, so every branch is tested with a plain dict of he
 
 - ``GET /healthz``: 200 with a small JSON body, or 503 while the backplane is degraded;
 - ``GET /``: the browser chat page (``wslib.page``);
+- ``GET /playground``: the JavaScript playground page (``wslib.page``);
 - ``GET /favicon.ico``: 204 with no content, so a browser's console stays clean;
 - any other path: 404;
 - a WebSocket without the access token: 401 (``wslib.access``);
@@ -27,7 +28,7 @@ from typing import Protocol
 
 from websockets.datastructures import MultipleValuesError
 
-from ..notebook.page import PAGE_CONTENT_TYPE, page_html
+from ..notebook.page import PAGE_CONTENT_TYPE, page_html, playground_html
 from ..server.backplane import BackplaneStatus
 from .access import token_matches
 from .display import printable
@@ -99,7 +100,7 @@ def answer(target: str, headers: HeaderLookup, state: State) -> Answer | None:
 
     The checks run in this order, and the first that answers wins:
 
-    1. the route (``wslib.routes``): the health check, the page, the icon and unknown paths
+    1. the route (``wslib.routes``): the health check, the pages, the icon and unknown paths
        are answered here, with no token needed;
     2. the access token: 401 without it;
     3. the origin: 403 for another site's page;
@@ -133,6 +134,8 @@ def _decide(target: str, headers: HeaderLookup, state: State) -> Answer | None:
         return Answer(code, json.dumps(body), JSON_CONTENT_TYPE)
     if route is Route.PAGE:
         return Answer(200, page_html(), PAGE_CONTENT_TYPE)
+    if route is Route.PLAYGROUND:
+        return Answer(200, playground_html(), PAGE_CONTENT_TYPE)
     if route is Route.ICON:  # no icon, but an answer, so the browser's console stays clean
         return Answer(204, "", None)
     if route is Route.NOT_FOUND:

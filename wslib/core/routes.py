@@ -3,7 +3,8 @@
 ======================  =================================================
 ``ws://HOST:PORT/``     the article's relay (or echo, or your own handler)
 ``ws://HOST:PORT/chat`` the JSON chat (docs/chat-protocol.md)
-``GET /``               the browser chat page (``wslib/static/chat.html``)
+``GET /``               the browser chat page (``wslib/notebook/static/chat.html``)
+``GET /playground``     the JavaScript playground (``.../static/playground.html``)
 ``GET /favicon.ico``    204, so a browser's console stays clean
 ``GET /healthz``        200 with a small JSON body
 anything else           404
@@ -24,13 +25,19 @@ class Route(enum.Enum):
     RELAY = "relay"
     CHAT = "chat"
     PAGE = "page"
+    PLAYGROUND = "playground"
     HEALTH = "health"
     ICON = "icon"
     NOT_FOUND = "not_found"
 
 
 _WEBSOCKET_ROUTES = {"/": Route.RELAY, "/chat": Route.CHAT}
-_HTTP_ROUTES = {"/": Route.PAGE, "/healthz": Route.HEALTH, "/favicon.ico": Route.ICON}
+_HTTP_ROUTES = {
+    "/": Route.PAGE,
+    "/playground": Route.PLAYGROUND,
+    "/healthz": Route.HEALTH,
+    "/favicon.ico": Route.ICON,
+}
 
 
 def classify(target: str, upgrade: str | None) -> Route:

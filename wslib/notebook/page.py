@@ -1,7 +1,10 @@
-"""The browser chat page: its file in the package, its URL, and an iframe to show it.
+"""The browser pages: their files in the package, their URLs, and an iframe to show one.
 
 The kit's server answers a plain ``GET /`` with ``static/chat.html``, a chat client that uses
-only the browser's own ``WebSocket``. The page finds the chat next to itself (same host,
+only the browser's own ``WebSocket``, and ``GET /playground`` with ``static/playground.html``,
+where a notebook's JavaScript runs (``wslib.notebook.playground``). Both carry the kit's
+display rule in JavaScript, ``static/printable.js``, inlined where a page says
+``// wslib:include printable.js``. The chat page finds the chat next to itself (same host,
 same path prefix, ``wss:`` under https, the same ``?token=``), so it works whether the
 browser reaches the server directly or through jupyter-server-proxy.
 
@@ -17,9 +20,16 @@ import functools
 import os
 from importlib import resources
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["PAGE_CONTENT_TYPE", "PROXY_PREFIX_ENV", "page_html", "page_url", "show_page"]
+__all__ = [
+    "PAGE_CONTENT_TYPE",
+    "PROXY_PREFIX_ENV",
+    "page_html",
+    "page_url",
+    "playground_html",
+    "show_page",
+]
 
 #: Set by JupyterHub (and so by Binder) to the user's server prefix, e.g. ``/user/ada/``.
 PROXY_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
@@ -28,14 +38,28 @@ PROXY_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
 PAGE_CONTENT_TYPE = "text/html; charset=utf-8"
 
 
+_INCLUDE = "// wslib:include "
+
+
+def _static(name: str) -> str:
+    text = resources.files("wslib.notebook").joinpath("static", name).read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    return "".join(
+        _static(line.strip().removeprefix(_INCLUDE)) if line.strip().startswith(_INCLUDE) else line
+        for line in lines
+    )
+
+
 @functools.cache
 def page_html() -> str:
     """Return the chat page's HTML, read once from the package's ``static`` folder."""
-    return (
-        resources.files("wslib.notebook")
-        .joinpath("static", "chat.html")
-        .read_text(encoding="utf-8")
-    )
+    return _static("chat.html")
+
+
+@functools.cache
+def playground_html() -> str:
+    """Return the JavaScript playground's HTML, read once from the ``static`` folder."""
+    return _static("playground.html")
 
 
 class _Served(Protocol):
@@ -43,8 +67,8 @@ class _Served(Protocol):
     def http_url(self) -> str: ...
 
 
-def page_url(server: _Served, *, proxy: str | bool | None = None) -> str:
-    """Return the URL of ``server``'s chat page, for a link or an iframe in the notebook.
+def page_url(server: _Served, *, proxy: str | bool | None = None, path: str = "") -> str:
+    """Return the URL of a page of ``server``, for a link or an iframe in the notebook.
 
     A browser next to the kernel can open ``http://127.0.0.1:PORT/`` directly. A browser
     elsewhere (a remote JupyterLab, JupyterHub, Binder) cannot; it reaches the port through
@@ -56,10 +80,12 @@ def page_url(server: _Served, *, proxy: str | bool | None = None) -> str:
             is set, as it is on JupyterHub and Binder. ``True``: use the proxy under that
             prefix, or under ``/``. ``False``: never. A string: the Jupyter server's base
             URL to use, e.g. ``"/"`` or ``"/user/ada/"``.
+        path: The page's path under the server's root: ``""`` for the chat page,
+            ``"playground"`` for the JavaScript playground.
 
     Returns:
-        ``server.http_url`` unchanged, or the proxied path, e.g. ``/user/ada/proxy/8080/``,
-        keeping any ``?token=``.
+        ``server.http_url`` (with ``path``), or the proxied path, e.g.
+        ``/user/ada/proxy/8080/playground``, keeping any ``?token=``.
     """
     prefix = os.environ.get(PROXY_PREFIX_ENV)
     if proxy is True:
@@ -69,11 +95,11 @@ def page_url(server: _Served, *, proxy: str | bool | None = None) -> str:
     elif proxy is None and prefix:
         base = prefix
     else:
-        return server.http_url
+        return urlunsplit(urlsplit(server.http_url)._replace(path=f"/{path}"))
     parts = urlsplit(server.http_url)
     root = f"/{base.strip('/')}/" if base.strip("/") else "/"
     query = f"?{parts.query}" if parts.query else ""
-    return f"{root}proxy/{parts.port}/{query}"
+    return f"{root}proxy/{parts.port}/{path}{query}"
 
 
 def show_page(
