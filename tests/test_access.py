@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from rawclient import http_exchange, status_of
 from support import TIMEOUT, recv, recv_json, require, run_async
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -147,6 +148,78 @@ def test_a_server_with_a_token_accepts_it_in_the_url_or_as_a_bearer_header() -> 
                 assert (await recv_json(carol))["type"] == "welcome"
 
     run_async(body())
+
+
+# -- DNS rebinding: the Host a request is sent to ------------------------------------------
+
+_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def _request(target: str, host: str, *, websocket: bool) -> bytes:
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}", f"Origin: http://{host}"]
+    if websocket:
+        lines += ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {_KEY}"]
+        lines += ["Sec-WebSocket-Version: 13"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_loopback_server_refuses_a_rebound_name_on_every_route_while_others_chat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Requests sent to a foreign name get 403 on the page, health check, relay and chat;
+    a client on 127.0.0.1 keeps chatting, and each refusal is one warning, no traceback."""
+    caplog.set_level(logging.INFO, logger="wslib")
+
+    async def body() -> None:
+        async with Server(port=0) as server, connect(server.chat_url) as bystander:
+            await bystander.send('{"type": "join", "name": "bea", "v": 1}')
+            assert (await recv_json(bystander))["type"] == "welcome"
+            host = f"evil.example:{server.port}"
+            for target, websocket in [("/", False), ("/healthz", False), ("/", True)]:
+                reply = await http_exchange(
+                    server.port, _request(target, host, websocket=websocket)
+                )
+                assert status_of(reply) == 403, reply[:200]
+                assert b"allowed_hosts" in reply
+            reply = await http_exchange(server.port, _request("/chat", host, websocket=True))
+            assert status_of(reply) == 403
+            await bystander.send('{"type": "send", "cid": "c1", "text": "still here"}')
+            events = [await recv_json(bystander) for _ in range(2)]
+            assert {e["type"] for e in events} == {"ack", "message"}
+
+    run_async(body())
+    assert not [r for r in caplog.records if r.exc_info]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 4
+    assert all("evil.example" in w for w in warnings)
+
+
+def test_loopback_names_and_listed_hosts_are_answered() -> None:
+    """``localhost``, ``[::1]``-style loopback and a host listed in ``allowed_hosts`` open."""
+
+    async def body() -> None:
+        async with Server(port=0, allowed_hosts=["chat.test"]) as server:
+            async with connect(f"ws://localhost:{server.port}/chat") as client:
+                await client.send('{"type": "join", "name": "lou", "v": 1}')
+                assert (await recv_json(client))["type"] == "welcome"
+            for host in (f"chat.test:{server.port}", f"127.3.2.1:{server.port}", "localhost"):
+                reply = await http_exchange(
+                    server.port, _request("/healthz", host, websocket=False)
+                )
+                assert status_of(reply) == 200, host
+            reply = await http_exchange(
+                server.port, _request("/", "elsewhere.test", websocket=True)
+            )
+            assert status_of(reply) == 403
+
+    run_async(body())
+
+
+def test_a_server_beyond_loopback_checks_no_host() -> None:
+    """Bound to every interface, the server answers any Host (its token is the guard)."""
+    server = Server("0.0.0.0", 0, token="secret")
+    assert server.allowed_hosts is None
+    assert Server(port=0, allowed_hosts=["a.test"]).allowed_hosts == ("a.test",)
 
 
 # -- TLS ---------------------------------------------------------------------------------

@@ -344,3 +344,11 @@ def test_chat_to_a_server_that_is_not_there_fails_at_once_in_one_line(
     assert err.startswith(f"wslib chat: cannot connect to ws://127.0.0.1:{port}/chat: ")
     assert "Connect call failed" in err  # the refusal itself, not a timeout after retries
     assert err.count("\n") == 1
+
+
+def test_allow_host_is_repeatable_and_off_by_default() -> None:
+    """``--allow-host`` collects each name it is given; without it only loopback names pass."""
+    parser = cli.build_parser()
+    assert parser.parse_args(["serve"]).allow_host == []
+    args = parser.parse_args(["serve", "--allow-host", "a.test", "--allow-host", "b.test"])
+    assert args.allow_host == ["a.test", "b.test"]

@@ -8,7 +8,14 @@ from dataclasses import replace
 import pytest
 from websockets.datastructures import Headers
 
-from wslib.core.gate import JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE, Answer, State, answer
+from wslib.core.gate import (
+    JSON_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    Answer,
+    State,
+    answer,
+    frame_ancestors,
+)
 from wslib.notebook.page import PAGE_CONTENT_TYPE, page_html, playground_html
 
 STATE = State(mode="relay", token=None, origins=None, active=3, max_connections=10, backplane="ok")
@@ -189,3 +196,103 @@ def test_a_repeated_header_is_400_with_a_warning(target: str, name: str) -> None
         f"Repeated header: '{name}'\n",
         warning=f"refused a request with a repeated '{name}' header",
     )
+
+
+# -- DNS rebinding: the Host a request was sent to -------------------------------------------
+
+LOOPBACK_ONLY = replace(STATE, hosts=())
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:8080", "127.9.9.9", "localhost:1", "LOCALHOST.", "[::1]:8080", "[::1]", None],
+)
+@pytest.mark.parametrize("target", ["/", "/chat", "/healthz"])
+def test_a_loopback_server_answers_requests_sent_to_loopback_names(
+    host: str | None, target: str
+) -> None:
+    """Requests sent to localhost or a loopback address, any port, or with no Host, pass."""
+    headers = {"Upgrade": "websocket"} if target != "/healthz" else {}
+    if host is not None:
+        headers["Host"] = host
+    reply = answer(target, headers, LOOPBACK_ONLY)
+    assert reply is None or reply.status == 200
+
+
+@pytest.mark.parametrize("target", ["/", "/chat", "/healthz", "/favicon.ico", "/nope"])
+@pytest.mark.parametrize("upgrade", [True, False])
+@pytest.mark.parametrize("host", ["evil.example:8080", "evil.example", "10.0.0.1:8080", "[::2]"])
+def test_a_loopback_server_refuses_other_hosts_on_every_route_with_403(
+    target: str, upgrade: bool, host: str
+) -> None:
+    """A request sent to a foreign name (DNS rebinding) gets 403 and one warning, on any route."""
+    headers = {"Host": host, "Origin": f"http://{host}"}
+    if upgrade:
+        headers["Upgrade"] = "websocket"
+    reply = answer(target, headers, LOOPBACK_ONLY)
+    assert reply is not None
+    assert reply.status == 403
+    assert reply.warning is not None
+    assert "--allow-host" in reply.warning
+    assert "allowed_hosts" in reply.body
+
+
+def test_listed_hosts_are_answered_and_star_accepts_any() -> None:
+    """A name listed in ``hosts`` (any port, any case) passes; ``"*"`` lets every name pass."""
+    headers = {**WEBSOCKET, "Host": "My-Laptop.local:8080"}
+    assert answer("/chat", headers, replace(STATE, hosts=("my-laptop.local",))) is None
+    assert answer("/chat", headers, replace(STATE, hosts=("*",))) is None
+    assert answer("/chat", {**headers, "Host": "other.local"}, replace(STATE, hosts=("a",)))
+
+
+def test_a_server_beyond_loopback_answers_any_host() -> None:
+    """With ``hosts=None`` (bound beyond loopback) the Host is not checked; the token guards."""
+    assert answer("/chat", {**WEBSOCKET, "Host": "chat.example.org"}, STATE) is None
+
+
+@pytest.mark.parametrize("target", ["//[", "//evil.example/", "*", "http://x/", "chat", "/a b"])
+def test_a_target_that_is_no_path_is_400_without_a_warning(target: str) -> None:
+    """A request target that is not a path gets 400 and no log line, never an exception."""
+    for headers in ({}, WEBSOCKET):
+        reply = answer(target, headers, STATE)
+        assert reply is not None
+        assert (reply.status, reply.warning) == (400, None)
+
+
+# -- security headers --------------------------------------------------------------------------
+
+
+def _headers(reply: Answer | None) -> dict[str, str]:
+    assert reply is not None
+    return dict(reply.headers)
+
+
+@pytest.mark.parametrize("target", ["/", "/healthz", "/favicon.ico", "/nope", "//["])
+def test_every_answer_carries_nosniff_a_policy_and_no_frame_options(target: str) -> None:
+    """Every answer has nosniff, no referrer, a CSP with frame-ancestors, no X-Frame-Options."""
+    headers = _headers(answer(target, {"Host": "127.0.0.1:8080"}, LOOPBACK_ONLY))
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'self' http://localhost:* " in headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in headers
+
+
+def test_the_page_policy_allows_its_own_script_and_style_and_nothing_else() -> None:
+    """The page's CSP names its inline script and style by hash and refuses other sources."""
+    policy = _headers(answer("/", {}, LOOPBACK_ONLY))["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'sha256-" in policy
+    assert "'unsafe-inline'" not in policy
+    assert "connect-src 'self'" in policy
+
+
+def test_frame_ancestors_allow_local_pages_listed_hosts_and_the_own_origin() -> None:
+    """JupyterLab on any local port, a listed host, and the page's own origin may frame it."""
+    sources = frame_ancestors("127.0.0.1:8080", ("lab.example", "bad host;", "*")).split()
+    assert sources[0] == "'self'"
+    for source in ("http://127.0.0.1:*", "https://localhost:*", "https://lab.example:*"):
+        assert source in sources
+    assert not any("bad" in s or "[" in s or s.endswith("//*:*") for s in sources)
+    assert "[" not in frame_ancestors("[::1]:8080", None)  # CSP has no IPv6 host-source
+    beyond = frame_ancestors("chat.example.org:8080", None).split()
+    assert "https://chat.example.org:*" in beyond

@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="access token clients must present; 'none' for none "
             "(default: a random one when --host is not loopback)",
         )
+        sub.add_argument(
+            "--allow-host",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="also answer requests sent to this name (besides localhost and loopback "
+            "addresses); repeatable",
+        )
         sub.add_argument("--certfile", help="PEM certificate: serve wss:// (TLS)")
         sub.add_argument("--keyfile", help="the certificate's private key, if separate")
         sub.add_argument(
@@ -188,6 +196,7 @@ async def _serve(args: argparse.Namespace) -> int:
             certfile=args.certfile,
             keyfile=args.keyfile,
             redis=args.redis,
+            allowed_hosts=args.allow_host,
         )
     except (ImportError, ValueError) as exc:  # no redis-py; --redis with --history-db
         print(f"wslib: {exc}", file=sys.stderr)

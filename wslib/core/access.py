@@ -4,6 +4,12 @@ Binding ``127.0.0.1`` keeps strangers on the network out, but not other users of
 machine (a shared JupyterHub, say), so a token is available everywhere and is switched on
 by default as soon as the server binds anything but loopback. A client presents it in the
 URL (``ws://host:port/chat?token=…``) or as ``Authorization: Bearer …``.
+
+Binding loopback does not keep out a web page, though: a site can make its own name
+resolve to ``127.0.0.1`` (DNS rebinding), and the learner's browser then sends that page's
+requests to the kit's port with ``Host: evil.example:PORT``. So a server bound to loopback
+answers only requests whose ``Host`` names this machine (``host_allowed``), as Jupyter
+Server does when it is not allowed remote access (``ServerApp.local_hostnames``).
 """
 
 from __future__ import annotations
@@ -11,12 +17,25 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Collection
 from typing import Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-__all__ = ["TokenSetting", "is_loopback", "resolve_token", "token_matches", "with_token"]
+__all__ = [
+    "LOCAL_HOSTNAMES",
+    "TokenSetting",
+    "host_allowed",
+    "host_name",
+    "is_loopback",
+    "resolve_token",
+    "token_matches",
+    "with_token",
+]
 
 TokenSetting = str | Literal["auto"] | None
+
+#: Names that always mean this machine (RFC 6761 reserves ``localhost`` for loopback).
+LOCAL_HOSTNAMES = ("localhost",)
 
 
 def is_loopback(host: str) -> bool:
@@ -25,6 +44,44 @@ def is_loopback(host: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(host: str) -> str:
+    """Return the name or address in a ``Host`` header, without its port or IPv6 brackets.
+
+    ``"127.0.0.1:8080"`` gives ``"127.0.0.1"``, ``"[::1]:8080"`` gives ``"::1"``, and
+    ``"LocalHost."`` gives ``"localhost"`` (names are case-insensitive; a final dot is the
+    same name, fully qualified).
+    """
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:  # name:port; more colons would be a bare IPv6 address
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def host_allowed(host: str | None, allowed: Collection[str] | None) -> bool:
+    """Return whether a request sent to ``host`` may be answered by a loopback server.
+
+    Browsers always send ``Host``, so a request without one is not a browser's, and DNS
+    rebinding is a browser's attack: it is accepted.
+
+    Args:
+        host: The request's ``Host`` header (any port), or ``None``.
+        allowed: Extra names (or addresses) to accept besides loopback ones, e.g.
+            ``["my-laptop.local"]``; ``None`` turns the check off (a server bound beyond
+            loopback, where the access token is the guard); ``"*"`` in it accepts any.
+    """
+    if host is None or allowed is None or "*" in allowed:
+        return True
+    name = host_name(host)
+    if name in LOCAL_HOSTNAMES or name in {host_name(extra) for extra in allowed}:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
 
@@ -52,7 +109,8 @@ def token_matches(target: str, authorization: str | None, expected: str | None) 
     """
     if expected is None:
         return True
-    offered = parse_qs(urlsplit(target).query).get("token", [""])[0]
+    # partition, not urlsplit: a target such as "//[" is no URL, and urlsplit raises on it.
+    offered = parse_qs(target.partition("?")[2]).get("token", [""])[0]
     if authorization is not None and authorization.lower().startswith("bearer "):
         offered = authorization[7:].strip()
     return hmac.compare_digest(offered.encode(), expected.encode())

@@ -13,29 +13,50 @@ Nothing here touches a socket, so every branch is tested with a plain dict of he
 - a WebSocket from another site's page: 403 (``wslib.limits.origin_allowed``);
 - a WebSocket once ``max_connections`` are open: 503;
 - a chat WebSocket while the backplane is degraded: 503, which clients retry with backoff;
-- a header given twice: 400, since the request is ambiguous.
+- a header given twice: 400, since the request is ambiguous;
+- a target that is no path (``//[``, ``*``, ``http://...``): 400;
+- any request, on any route, sent to a name that is not this machine's while the server
+  is bound to loopback: 403 (DNS rebinding; ``wslib.access.host_allowed``).
 
-The 401, the 403, the 503 over the cap and the 400 each carry one warning line for the
-server's log; a 404 and the degraded chat's 503 are routine and carry none.
+The 401, the 403s, the 503 over the cap and the repeated header's 400 each carry one
+warning line for the server's log; a 404, a bad target's 400 and the degraded chat's 503
+are routine and carry none.
+
+Every answer carries ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``
+and a ``Content-Security-Policy`` whose ``frame-ancestors`` lets the page be framed by this
+machine's pages (JupyterLab on another local port), by its own origin (JupyterLab behind
+jupyter-server-proxy, where the page shares the notebook's origin) and by the listed hosts.
+No ``X-Frame-Options`` is sent: it can say only ``DENY`` or ``SAMEORIGIN``, and the latter
+would break the frame in JupyterLab on another port; browsers that know ``frame-ancestors``
+ignore it anyway.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from websockets.datastructures import MultipleValuesError
 
-from ..notebook.page import PAGE_CONTENT_TYPE, page_html, playground_html
+from ..notebook.page import PAGE_CONTENT_TYPE, page_html, page_policy, playground_html
 from ..server.backplane import BackplaneStatus
-from .access import token_matches
+from .access import LOCAL_HOSTNAMES, host_allowed, host_name, token_matches
 from .display import printable
 from .limits import origin_allowed
 from .routes import Route, classify
 
-__all__ = ["JSON_CONTENT_TYPE", "TEXT_CONTENT_TYPE", "Answer", "HeaderLookup", "State", "answer"]
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "TEXT_CONTENT_TYPE",
+    "Answer",
+    "HeaderLookup",
+    "State",
+    "answer",
+    "frame_ancestors",
+]
 
 #: The content type of the gate's short messages; websockets' ``respond()`` says the same.
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
@@ -67,6 +88,9 @@ class State:
         active: How many WebSocket connections are open.
         max_connections: How many may be open at once.
         backplane: The backplane's status: ``"ok"`` or ``"degraded"``.
+        hosts: The names besides loopback ones that requests may be sent to
+            (``wslib.access.host_allowed``), or ``None`` for any (a server bound beyond
+            loopback).
     """
 
     mode: str
@@ -75,6 +99,7 @@ class State:
     active: int
     max_connections: int
     backplane: BackplaneStatus
+    hosts: Collection[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +112,14 @@ class Answer:
         content_type: The ``Content-Type``; ``None`` for an answer with no content at all,
             which then has neither ``Content-Type`` nor ``Content-Length``.
         warning: A line for the server's log, for a refusal worth a warning; else ``None``.
+        headers: Further headers to send (the security headers), as (name, value) pairs.
     """
 
     status: int
     body: str
     content_type: str | None = TEXT_CONTENT_TYPE
     warning: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 def answer(target: str, headers: HeaderLookup, state: State) -> Answer | None:
@@ -100,6 +127,7 @@ def answer(target: str, headers: HeaderLookup, state: State) -> Answer | None:
 
     The checks run in this order, and the first that answers wins:
 
+    0. the target must be a path, and the ``Host`` this machine's (when bound to loopback);
     1. the route (``wslib.routes``): the health check, the pages, the icon and unknown paths
        are answered here, with no token needed;
     2. the access token: 401 without it;
@@ -117,16 +145,78 @@ def answer(target: str, headers: HeaderLookup, state: State) -> Answer | None:
         The answer to send, or ``None`` to let the WebSocket handshake proceed.
     """
     try:
-        return _decide(target, headers, state)
+        reply = _decide(target, headers, state)
+        host = headers.get("Host")
     except MultipleValuesError as exc:  # e.g. two Origin headers: ambiguous, so refuse
-        return Answer(
+        reply = Answer(
             400,
             f"Repeated header: {exc}\n",
             warning=f"refused a request with a repeated {printable(str(exc))} header",
         )
+        host = None
+    if reply is None:
+        return None
+    page = reply.content_type == PAGE_CONTENT_TYPE
+    policy = page_policy(reply.body) + "; " if page and page_policy(reply.body) else ""
+    policy += f"frame-ancestors {frame_ancestors(host, state.hosts)}"
+    security = (
+        ("Content-Security-Policy", policy),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    )
+    return Answer(reply.status, reply.body, reply.content_type, reply.warning, security)
+
+
+# An origin-form request target (RFC 9112, section 3.2.1): "/" and path characters, then
+# an optional query. Anything else ("//[", "*", "http://...") is not a path on this server.
+_ORIGIN_FORM = re.compile(
+    r"/(?!/)[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*(\?[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*)?"
+)
+
+# A name or address that may appear in a CSP source: letters, digits, dots, dashes. CSP's
+# host-source grammar has no IPv6 literals (Chromium says so in the console), so a page
+# framed from [::1] is not covered: JupyterLab on 127.0.0.1 or localhost is.
+_CSP_HOST = re.compile(r"[a-z0-9.-]+")
+
+
+def frame_ancestors(host: str | None, hosts: Collection[str] | None) -> str:
+    """Return the ``frame-ancestors`` sources for the page: who may show it in a frame.
+
+    The page is framed by JupyterLab. Opened directly, it is ``http://127.0.0.1:PORT/``
+    inside JupyterLab's page on another local port (or another listed host): a different
+    origin, so those hosts are listed with any port. Behind jupyter-server-proxy, the page
+    is ``{notebook origin}/proxy/PORT/``, the same origin as JupyterLab: ``'self'``.
+    A server bound beyond loopback also accepts the name it was reached by, any port.
+
+    Args:
+        host: The request's ``Host`` header, or ``None``.
+        hosts: The server's extra allowed names, or ``None`` when any ``Host`` is accepted.
+    """
+    names = [*LOCAL_HOSTNAMES, "127.0.0.1"]
+    extra = [*(hosts or ()), *([host] if host is not None and hosts is None else [])]
+    for item in extra:
+        name = host_name(item)
+        if _CSP_HOST.fullmatch(name) and name not in names:
+            names.append(name)
+    sources = [
+        "'self'",
+        *(f"{scheme}://{name}:*" for name in names for scheme in ("http", "https")),
+    ]
+    return " ".join(sources)
 
 
 def _decide(target: str, headers: HeaderLookup, state: State) -> Answer | None:
+    if not _ORIGIN_FORM.fullmatch(target):
+        return Answer(400, "Bad request target: expected a path such as /chat.\n")
+    host = headers.get("Host")
+    if not host_allowed(host, state.hosts):
+        return Answer(
+            403,
+            "This server answers only to this machine's names, such as 127.0.0.1. To reach it "
+            "by another name, start it with allowed_hosts=[NAME] (wslib serve --allow-host).\n",
+            warning=f"refused a request sent to host {printable(host or '')} (not this machine's"
+            " name; allow it with --allow-host)",
+        )
     route = classify(target, headers.get("Upgrade"))
     if route is Route.HEALTH:
         body = {"status": state.backplane, "mode": state.mode, "clients": state.active}

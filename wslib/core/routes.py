@@ -14,7 +14,6 @@ anything else           404
 from __future__ import annotations
 
 import enum
-from urllib.parse import urlsplit
 
 __all__ = ["Route", "classify"]
 
@@ -50,7 +49,7 @@ def classify(target: str, upgrade: str | None) -> Route:
     Returns:
         The route; WebSocket paths need ``Upgrade: websocket``, plain pages must not have it.
     """
-    path = urlsplit(target).path or "/"
+    path = target.partition("?")[0].partition("#")[0] or "/"
     if upgrade is not None and upgrade.strip().lower() == "websocket":
         return _WEBSOCKET_ROUTES.get(path, Route.NOT_FOUND)
     return _HTTP_ROUTES.get(path, Route.NOT_FOUND)

@@ -16,8 +16,11 @@ Usage in a notebook::
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import os
+import re
 from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +29,7 @@ __all__ = [
     "PAGE_CONTENT_TYPE",
     "PROXY_PREFIX_ENV",
     "page_html",
+    "page_policy",
     "page_url",
     "playground_html",
     "show_page",
@@ -60,6 +64,36 @@ def page_html() -> str:
 def playground_html() -> str:
     """Return the JavaScript playground's HTML, read once from the ``static`` folder."""
     return _static("playground.html")
+
+
+@functools.cache
+def page_policy(html: str) -> str:
+    """Return a page's ``Content-Security-Policy``, less its ``frame-ancestors``.
+
+    The chat page needs nothing but its own inline script and style (allowed by their
+    SHA-256 hashes, so no other inline code can run even if a peer's text were ever taken
+    for markup), its empty ``data:`` icon, and WebSockets to its own origin (``connect-src
+    'self'``, which covers ``ws:`` and ``wss:`` to the same host in CSP Level 3).
+    Everything else is refused. A page that states its own policy in a ``<meta>`` tag (the
+    playground, which must run the learner's code) gets ``""``: a second policy would only
+    narrow its own.
+
+    Args:
+        html: The page, e.g. ``page_html()``.
+    """
+    if 'http-equiv="Content-Security-Policy"' in html:
+        return ""
+    sources = {
+        tag: " ".join(
+            f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+            for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
+        )
+        for tag in ("script", "style")
+    }
+    return (
+        f"default-src 'none'; script-src {sources['script']}; style-src {sources['style']}; "
+        "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    )
 
 
 class _Served(Protocol):

@@ -87,6 +87,10 @@ class Server:
             private ``LocalBackplane``, so the server stands alone.
         redis: A Redis URL such as ``redis://127.0.0.1:6379/0``: share the relay and the
             chat with every server given the same URL (needs redis-py: ``wslib[redis]``).
+        allowed_hosts: Names besides ``localhost`` and loopback addresses by which a server
+            bound to loopback may be reached (its ``Host``), e.g. ``["my-laptop.local"]``;
+            ``["*"]`` for any. Other names get 403, against DNS rebinding
+            (``wslib.access.host_allowed``). A server bound beyond loopback accepts any.
 
     Raises:
         ValueError: If both ``backplane`` and ``redis`` are given.
@@ -110,11 +114,13 @@ class Server:
         keyfile: str | None = None,
         backplane: Backplane | None = None,
         redis: str | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         if redis is not None and (history is not None or history_db is not None):
             raise ValueError("with redis=, Redis keeps the chat's history: drop history/history_db")
         self.host, self.port, self.mode = host, port, mode
         self.token = resolve_token(host, token)
+        self.allowed_hosts = tuple(allowed_hosts) if is_loopback(host) else None
         self._ssl = _ssl_context(certfile, keyfile)
         self.log = log if log is not None else LogBook()
         self._handler = handler
@@ -267,6 +273,7 @@ class Server:
             active=self._active,
             max_connections=self._max_connections,
             backplane=self.backplane.status,
+            hosts=self.allowed_hosts,
         )
         answer = gate.answer(request.path, request.headers, state)
         if answer is None:
@@ -274,6 +281,7 @@ class Server:
         if answer.warning is not None:
             logger.warning("%s", answer.warning)
         response = connection.respond(answer.status, answer.body)
+        response.headers.update(answer.headers)
         if answer.content_type is None:  # no content: neither a type nor a length
             del response.headers["Content-Type"], response.headers["Content-Length"]
             return response
