@@ -10,9 +10,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from servers import Server
 
-__all__ = ["BASELINES", "Case", "summary", "table"]
+__all__ = ["BASELINES", "BOUND", "LOADGEN_BOUND", "Case", "summary", "table"]
 
-BASELINES = ("node-quiet", "node-article", "websockets-broadcast")
+# The strongest first: Node's ws corked per turn, and Bun (uWebSockets).
+BASELINES = ("node-corked", "bun", "node-quiet", "websockets-broadcast")
+
+# A load generator this busy (CPU seconds per wall second) is the bottleneck, not the server.
+LOADGEN_BOUND = 0.9
+BOUND = "LOAD GENERATOR BOUND"
 
 
 @dataclass
@@ -52,20 +57,44 @@ def ratios(case: Case, variant: str) -> list[str]:
     return cells
 
 
+def per_cpu(case: Case, variant: str) -> str:
+    """Return the deliveries per server CPU-second, with ratios to the two strongest baselines."""
+    mine = median(case, variant, "per_cpu_s")
+    shown = []
+    for base in BASELINES[:2]:
+        theirs = median(case, base, "per_cpu_s")
+        if base != variant and mine is not None and theirs:
+            shown.append(f"{mine / theirs:.2f}x {base}")
+    return f"{fmt(mine)} per server CPU-s" + (f" ({', '.join(shown)})" if shown else "")
+
+
+def bound(case: Case, variant: str) -> str:
+    """Return how many runs had the load generator as the bottleneck, if any."""
+    busy = [r for r in case.results.get(variant, []) if r.get("loadgen_cpu", 0) >= LOADGEN_BOUND]
+    return f", {BOUND} in {len(busy)} of {len(case.results[variant])} runs" if busy else ""
+
+
 def details(case: Case, variant: str) -> str:
     """Return the secondary figures of a row."""
 
     def m(key: str) -> str:
         return fmt(median(case, variant, key))
 
+    cpu = f"server CPU {m('server_cpu')}, load generator CPU {m('loadgen_cpu')}"
     if case.scenario == "fan-out":
-        return f"server CPU {m('server_cpu')}, load generator CPU {m('loadgen_cpu')}"
+        return f"{per_cpu(case, variant)}; {cpu}{bound(case, variant)}"
+    if case.scenario == "senders":
+        return (
+            f"p50 {m('p50_ms')} ms, p99 {m('p99_ms')} ms; {per_cpu(case, variant)}; "
+            f"last delivery at {m('elapsed_s')} s; {cpu}{bound(case, variant)}"
+        )
     if case.scenario == "latency":
         return (
-            f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms, last delivery at {m('elapsed_s')} s, "
-            f"server CPU {m('server_cpu')}"
+            f"p50 {m('p50_ms')} ms, max {m('max_ms')} ms; first byte out p50 "
+            f"{m('first_p50_ms')} ms, p99 {m('first_p99_ms')} ms; last delivery at "
+            f"{m('elapsed_s')} s; {cpu}{bound(case, variant)}"
         )
-    return f"open {m('open_s')} s, RSS {m('rss_mb')} MB"
+    return f"open {m('open_s')} s, RSS {m('rss_mb')} MB, one broadcast to all {m('broadcast_s')} s"
 
 
 def table(done: list[Case]) -> str:

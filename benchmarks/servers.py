@@ -21,10 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
-__all__ = ["VARIANTS", "Server", "Variant", "pin", "raise_nofile", "tree_variant"]
+__all__ = [
+    "BUN",
+    "VARIANTS",
+    "Server",
+    "Variant",
+    "nofile_limit",
+    "pin",
+    "raise_nofile",
+    "tree_variant",
+]
 
 HERE = Path(__file__).resolve().parent
 NODE = shutil.which("node")
+BUN = HERE / "node_modules" / ".bin" / "bun"  # the binary that the `bun` npm package ships
 TASKSET = shutil.which("taskset")
 
 
@@ -34,7 +44,7 @@ class Variant:
 
     name: str
     command: tuple[str, ...]
-    needs: str  # "node", "wslib", "wslib+uvloop" or "python"
+    needs: str  # "node", "bun", "wslib", "wslib+uvloop" or "python"
     cwd: Path = HERE.parent  # where it runs: `python -m wslib` imports wslib from here
 
     def missing(self) -> str | None:
@@ -44,6 +54,13 @@ class Variant:
                 return "node is not on PATH"
             if not (HERE / "node_modules" / "ws").is_dir():
                 return "ws is not installed: run `npm ci --prefix benchmarks`"
+        if self.needs == "bun":
+            if not BUN.exists():
+                return "bun is not installed: run `npm ci --prefix benchmarks`"
+            try:
+                subprocess.run([str(BUN), "--version"], capture_output=True, timeout=30, check=True)
+            except (OSError, subprocess.SubprocessError) as exc:
+                return f"{BUN} does not run here: {exc}"
         if self.needs.startswith("wslib"):
             # Ask the interpreter that will serve, from the directory it will serve in.
             # wslib must come from that directory, not from wherever it is installed.
@@ -59,17 +76,16 @@ class Variant:
 
 PY = sys.executable
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
+NODE_SERVER = (NODE or "node", str(HERE / "node" / "server.js"))
 VARIANTS = {
     v.name: v
     for v in (
         Variant("wslib", (PY, "-m", "wslib", "serve", *LOCAL), "wslib"),
         Variant("wslib-uvloop", (PY, "-m", "wslib", "serve", "--uvloop", *LOCAL), "wslib+uvloop"),
-        Variant("node-article", (NODE or "node", str(HERE / "node" / "server.js"), *LOCAL), "node"),
-        Variant(
-            "node-quiet",
-            (NODE or "node", str(HERE / "node" / "server.js"), "--quiet", *LOCAL),
-            "node",
-        ),
+        Variant("node-article", (*NODE_SERVER, *LOCAL), "node"),
+        Variant("node-quiet", (*NODE_SERVER, "--quiet", *LOCAL), "node"),
+        Variant("node-corked", (*NODE_SERVER, "--quiet", "--cork", *LOCAL), "node"),
+        Variant("bun", (str(BUN), str(HERE / "bun" / "server.js"), "--quiet", *LOCAL), "bun"),
         Variant(
             "websockets-broadcast", (PY, str(HERE / "baseline_websockets.py"), *LOCAL), "python"
         ),
@@ -95,6 +111,12 @@ def pin(command: list[str], core: int) -> list[str]:
     if TASKSET is None or (os.cpu_count() or 1) < 2:
         return command
     return [TASKSET, "-c", str(core), *command]
+
+
+def nofile_limit() -> int:
+    """Return the most files a process here may open (the hard RLIMIT_NOFILE)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
 
 
 def raise_nofile() -> int:
@@ -123,6 +145,7 @@ class Server:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc: subprocess.Popen[bytes] | None = None
         self._first: queue.Queue[str] = queue.Queue()
+        self._drainer: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -143,7 +166,8 @@ class Server:
             stderr=self._stderr,
             start_new_session=True,  # its own process group, stopped as one
         )
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         try:
             first = self._first.get(timeout=timeout)
         except queue.Empty:
@@ -193,7 +217,14 @@ class Server:
                     break
                 except subprocess.TimeoutExpired:
                     continue
+        if self._drainer is not None:
+            self._drainer.join(5.0)  # it ends at the end of the server's stdout
+        if proc is not None and proc.stdout is not None and not self._drainer_alive():
+            proc.stdout.close()
         self._stderr.close()
+
+    def _drainer_alive(self) -> bool:
+        return self._drainer is not None and self._drainer.is_alive()
 
     def __enter__(self) -> Server:
         return self

@@ -32,7 +32,18 @@ from wslib import cli
 
 BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-from servers import VARIANTS, tree_variant  # noqa: E402 - benchmarks/ is no package
+import run  # noqa: E402 - benchmarks/ is no package
+from servers import VARIANTS, Server, tree_variant  # noqa: E402
+
+
+def require_variant(name: str) -> None:
+    """Skip unless the server variant ``name`` can run here; fail under WSLIB_REQUIRE_ALL."""
+    require("node", "the benchmarks' baselines and load generator run on Node.js")
+    reason = VARIANTS[name].missing()
+    if reason is not None:
+        if REQUIRE_ALL:
+            pytest.fail(f"{name}: {reason}")
+        pytest.skip(f"{name}: {reason}")
 
 
 @pytest.mark.node
@@ -59,11 +70,46 @@ def test_quick_run_verifies_every_delivery_and_prints_one_summary_line() -> None
     skipped = set(re.findall(r"^skipping (\S+):", done.stderr, re.MULTILINE))
     ran = [name for name in VARIANTS if name not in skipped]
     assert {"wslib", "node-quiet", "websockets-broadcast"} <= set(ran), done.stderr
+    if REQUIRE_ALL:  # npm ci installs ws and bun, so every baseline must run
+        assert {"node-corked", "bun", "node-article"} <= set(ran), done.stderr
     assert lines[0].startswith("fan-out N=100 deliveries/s, median: ")
     for name in ran:
         ratio = r"\d+\.\d\dx [\w-]+"
         entry = rf"(: |; ){re.escape(name)} [\d,.]+ \({ratio}(, {ratio})*\)(;|$)"
         assert re.search(entry, lines[0]), f"{name} missing from: {lines[0]}"
+
+
+# Small versions of every scenario, against each relay server: each one verifies every
+# delivery (and order per sender) and reports the figures the tables show.
+SCENARIOS = {
+    "fan-out": (run.fanout(10, 2000, 8, 30), ["deliveries_per_s", "per_cpu_s", "loadgen_cpu"]),
+    "senders": (run.senders(8, 20, 0.5), ["deliveries_per_s", "per_cpu_s", "p50_ms", "p99_ms"]),
+    "latency": (run.latency(20, 200, 0.5), ["p99_ms", "first_p50_ms", "first_p99_ms"]),
+    "connections": (run.connections(60, sources=3), ["kb_per_conn", "open_s", "broadcast_s"]),
+}
+
+
+@pytest.mark.node
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("name", ["wslib", "node-corked", "bun"])
+def test_each_scenario_verifies_and_reports_on_each_server(name: str, scenario: str) -> None:
+    """Every scenario runs against wslib, corked Node and Bun, and reports its figures."""
+    require_variant(name)
+    measure, keys = SCENARIOS[scenario]
+    run.raise_nofile()
+    with Server(VARIANTS[name]) as server:
+        server.start()
+        result = measure(server)
+    for key in keys:
+        assert result[key] > 0, (key, result)
+
+
+def test_connections_past_the_open_file_limit_are_refused_before_any_connects() -> None:
+    """A scale case that needs more open files than the hard limit is skipped, saying why."""
+    measure = run.connections(run.nofile_limit() + 1)
+    with Server(VARIANTS["wslib"]) as server, pytest.raises(run.Unsupported, match="hard limit"):
+        measure(server)  # never started: it is refused first
 
 
 def test_tree_variant_serves_wslib_from_another_checkout(tmp_path: Path) -> None:

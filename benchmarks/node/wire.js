@@ -111,15 +111,15 @@ class Conn {
 }
 
 /**
- * Open a WebSocket connection to `url` ("ws://host:port/path").
+ * Open a WebSocket connection to `url` ("ws://host:port/path"), from `localAddress` if given.
  * Resolves with a Conn once the server answered 101 with the right accept key.
  */
-function connect(url, onText, onError) {
+function connect(url, onText, onError, localAddress) {
   const { hostname, port, pathname } = new URL(url);
   const key = crypto.randomBytes(16).toString('base64');
   const accept = crypto.createHash('sha1').update(key + GUID).digest('base64');
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: hostname, port: Number(port) });
+    const socket = net.connect({ host: hostname, port: Number(port), localAddress });
     socket.setNoDelay(true);
     let header = Buffer.alloc(0);
     const onHandshakeData = (chunk) => {
