@@ -35,6 +35,7 @@ from .core.display import printable
 from .core.settings import Limits
 from .exceptions import PortInUseError, ServerError
 from .server.logbook import LogBook
+from .server.output import LineHandler, LineWriter
 from .server.server import DEFAULT_HOST, DEFAULT_PORT, Server
 
 __all__ = ["build_parser", "main"]
@@ -139,21 +140,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError:
             print("wslib: --uvloop needs uvloop: pip install 'wslib[fast]'", file=sys.stderr)
             return 1
+    # The server's lines go out through writer threads: a reader that stops reading
+    # (a script that took only the URL) must cost log lines, never the event loop.
+    stdout = LineWriter(sys.stdout)
     handler = _log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
     try:
         # asyncio.run(), with a choice of event loop.
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             if args.command == "chat":
                 return runner.run(_chat(args.url, args.name))
-            return runner.run(_serve(args))
+            return runner.run(_serve(args, stdout))
     except KeyboardInterrupt:
         return 0
     finally:
         logger.removeHandler(handler)
+        stdout.close()
+        handler.writer.close()
 
 
-def _log_to_stderr(level: int) -> logging.Handler:
-    handler = logging.StreamHandler(sys.stderr)
+def _log_to_stderr(level: int) -> LineHandler:
+    handler = LineHandler(LineWriter(sys.stderr))
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     handler.setLevel(level)
     logger.addHandler(handler)
@@ -182,7 +188,7 @@ def _raise_open_file_limit(wanted: int = 1 << 16) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-async def _serve(args: argparse.Namespace) -> int:
+async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
     _raise_open_file_limit()  # before Server() sets its connection cap from it
     try:
         server = Server(
@@ -190,7 +196,7 @@ async def _serve(args: argparse.Namespace) -> int:
             args.port,
             mode="echo" if args.command == "echo" else "relay",
             history_db=args.history_db,
-            log=LogBook(sys.stdout),
+            log=LogBook(stdout),
             limits=Limits(max_size=args.max_size, max_fragment=args.max_size),
             token=None if args.token == "none" else args.token,
             certfile=args.certfile,
@@ -217,7 +223,7 @@ async def _serve(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print(server.url, flush=True)
+    stdout.write(server.url + "\n")  # the first line, through the same writer as the log
     try:
         await stop.wait()
     finally:  # also on Ctrl-C, which cancels this task: clients still get 1001

@@ -1,8 +1,10 @@
 """Where a server's output lines go: a bounded memory, listeners, and optionally a stream.
 
-From the command line the lines go to stdout, as the article's server prints them. In a
-notebook they must not land in whichever cell happens to be running, so they are kept
-here, where a cell can read ``lines`` and a widget can subscribe to new ones.
+From the command line the lines go to stdout, as the article's server prints them, through
+a ``wslib.server.output.LineWriter``, so that a reader who stops reading costs log lines,
+never the server. In a notebook they must not land in whichever cell happens to be
+running, so they are kept here, where a cell can read ``lines`` and a widget can subscribe
+to new ones.
 """
 
 from __future__ import annotations
@@ -10,11 +12,23 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TextIO
+from typing import Protocol
 
 __all__ = ["LogBook"]
 
 Listener = Callable[[str], None]
+
+
+class Stream(Protocol):
+    """Where a ``LogBook`` copies its lines: a text file, or a ``LineWriter``."""
+
+    def write(self, text: str, /) -> object:
+        """Write ``text``."""
+        ...
+
+    def flush(self) -> None:
+        """Push what was written towards its reader."""
+        ...
 
 
 class LogBook:
@@ -25,11 +39,13 @@ class LogBook:
     burst of messages costs one flush.
 
     Args:
-        stream: Where to copy each line (e.g. ``sys.stdout``), or ``None``.
+        stream: Where to copy each line, or ``None``. A plain file such as ``sys.stdout``
+            blocks the caller when its reader does not read: on an event loop, give a
+            ``LineWriter`` instead (the CLI does).
         keep: How many recent lines to keep in memory.
     """
 
-    def __init__(self, stream: TextIO | None = None, keep: int = 1000) -> None:
+    def __init__(self, stream: Stream | None = None, keep: int = 1000) -> None:
         self._stream = stream
         self._lines: deque[str] = deque(maxlen=keep)
         self._listeners: list[Listener] = []
