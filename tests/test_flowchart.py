@@ -94,7 +94,7 @@ def test_max_rows_cuts_whole_steps_and_counts_them() -> None:
 
 def test_two_servers_stand_either_side_of_the_backplane() -> None:
     """Cluster layout: A's lanes, A, Redis, B, B's lanes; a hop is drawn through Redis."""
-    flow = Flow()
+    flow = Flow(hub="Redis")
     flow.opened("a", "ann", "127.0.0.1:5001", "chat")
     flow.opened("b", "ben", "127.0.0.1:5002", "chat")
     flow.name_peers({"127.0.0.1:5001": "Ann", "127.0.0.1:5002": "Ben"})

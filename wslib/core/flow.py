@@ -141,7 +141,7 @@ class Flow:
     """
 
     def __init__(
-        self, keep: int = 500, *, fan: int = 32, closed_lanes: int = 200, hub: str = "Redis"
+        self, keep: int = 500, *, fan: int = 32, closed_lanes: int = 200, hub: str = "backplane"
     ) -> None:
         if min(keep, fan, closed_lanes) < 1:
             raise ValueError("keep, fan and closed_lanes must be at least 1")
@@ -230,10 +230,23 @@ class Flow:
 
     # -- feeding: what a server calls ----------------------------------------------------
 
-    def opened(self, node: Hashable, key: Hashable, peer: str = "", route: str = "relay") -> None:
-        """Record that connection ``key`` from ``peer`` opened on ``route``."""
+    def opened(
+        self,
+        node: Hashable,
+        key: Hashable,
+        peer: str = "",
+        route: str = "relay",
+        *,
+        drawn: bool = True,
+    ) -> None:
+        """Record that connection ``key`` from ``peer`` opened on ``route``.
+
+        Args:
+            drawn: Draw its opening; ``False`` for one that was open before the flow began.
+        """
         lane = self._new_lane(self._server(node), key, peer, route)
-        self._add(lane.server, Arrow(lane.id, (server_end(lane.server),), "open", route))
+        if drawn:
+            self._add(lane.server, Arrow(lane.id, (server_end(lane.server),), "open", route))
 
     def closed(
         self, node: Hashable, key: Hashable, code: int | None, *, by_server: bool | None = None

@@ -33,6 +33,7 @@ from ..core.codes import (
     CLOSE_TRY_AGAIN_LATER,
 )
 from ..core.display import printable
+from ..core.flow import Flow
 from ..core.limits import RateLimiter, connection_cap
 from ..core.protocol import encode
 from ..core.relay import DISCONNECT_LINE, RECEIVED_PREFIX, Relay, log_line
@@ -41,6 +42,7 @@ from ..core.routes import Route, classify
 from ..core.settings import Limits
 from ..exceptions import PortInUseError
 from ..storage.history import History, MemoryHistory, SqliteHistory
+from . import flowtap
 from .backplane import Backplane, open_backplane
 from .fanout import fan_out, shed_handshake
 from .logbook import LogBook
@@ -87,6 +89,8 @@ class Server:
             private ``LocalBackplane``, so the server stands alone.
         redis: A Redis URL such as ``redis://127.0.0.1:6379/0``: share the relay and the
             chat with every server given the same URL (needs redis-py: ``wslib[redis]``).
+        flow: A ``wslib.core.flow.Flow`` to record every connection and message in, for a
+            flow diagram (``wslib.FlowDiagram``); none by default. See ``Server.flow``.
         allowed_hosts: Names besides ``localhost`` and loopback addresses by which a server
             bound to loopback may be reached (its ``Host``), e.g. ``["my-laptop.local"]``;
             ``["*"]`` for any. Other names get 403, against DNS rebinding
@@ -115,6 +119,7 @@ class Server:
         backplane: Backplane | None = None,
         redis: str | None = None,
         allowed_hosts: Iterable[str] = (),
+        flow: Flow | None = None,
     ) -> None:
         if redis is not None and (history is not None or history_db is not None):
             raise ValueError("with redis=, Redis keeps the chat's history: drop history/history_db")
@@ -135,6 +140,8 @@ class Server:
         self._room: Room | None = None
         self._chat: dict[ConnId, ServerConnection] = {}
         self.backplane = open_backplane(backplane, redis)
+        self._linked = backplane is not None or redis is not None  # others may share it
+        self._flow = flow
         self._tasks: set[asyncio.Task[None]] = set()
         self._dropping: set[ServerConnection] = set()
 
@@ -174,6 +181,22 @@ class Server:
         if self._room is None:
             raise RuntimeError("the server has not started")
         return self._room
+
+    @property
+    def flow(self) -> Flow | None:
+        """Return the ``Flow`` this server records its traffic in, or ``None`` (the default).
+
+        Set it at any time, on the loop that serves (``None`` stops recording); the
+        connections already open become lanes at once.
+        """
+        return self._flow
+
+    @flow.setter
+    def flow(self, flow: Flow | None) -> None:
+        self._flow = flow
+        if flow is not None and self._server is not None:
+            for connection in sorted(self._server.connections, key=flowtap.peer):
+                flowtap.opened(flow, self, connection, drawn=False)
 
     @property
     def clients(self) -> int:
@@ -290,6 +313,8 @@ class Server:
     async def _dispatch(self, connection: ServerConnection) -> None:
         route = classify(connection.request.path, "websocket")  # type: ignore[union-attr]
         self._active += 1
+        if self._flow is not None:
+            flowtap.opened(self._flow, self, connection)
         try:
             if route is Route.CHAT:
                 await self._serve_chat(connection)
@@ -303,6 +328,8 @@ class Server:
             pass  # the peer went away mid-send: nothing to clean up beyond the finally blocks
         finally:
             self._active -= 1
+            if self._flow is not None:
+                self._spawn(flowtap.closed(self._flow, self, connection))
 
     # -- the article's relay, and echo -------------------------------------------------
 
@@ -317,7 +344,10 @@ class Server:
                     return
                 delivery = self._relay.receive(connection, message)
                 self.log.write(delivery.log_line)
-                self._send(delivery.recipients, delivery.payload)
+                slow = self._send(delivery.recipients, delivery.payload)
+                if self._flow is not None:
+                    sent = flowtap.written(delivery.recipients, slow)
+                    self._flow.relayed(self, connection, sent, message, hop=self._linked)
                 await self.backplane.relay(self, delivery.payload)
         finally:
             self.log.write(self._relay.leave(connection))
@@ -341,6 +371,8 @@ class Server:
                 if limiter is not None and not limiter.allow(time.monotonic()):
                     await self._refuse_rate(connection)
                     return
+                if self._flow is not None:
+                    self._flow.received(self, connection, data, hop=self._linked)
                 await self.backplane.receive(self, conn, data)
         finally:
             del self._chat[conn]
@@ -356,7 +388,10 @@ class Server:
 
     def relay_in(self, payload: str | bytes) -> None:
         """Send a message relayed by another server to every relay client here."""
-        self._send(self._relay.members, payload)
+        members = self._relay.members
+        slow = self._send(members, payload)
+        if self._flow is not None:
+            self._flow.relayed_in(self, flowtap.written(members, slow), payload)
 
     def close_chat(self, code: int, reason: str) -> None:
         """Close every chat connection of this server with ``code`` and ``reason``."""
@@ -368,7 +403,10 @@ class Server:
         for action in actions:
             if isinstance(action, Send):
                 targets = [self._chat[c] for c in action.to if c in self._chat]
-                self._send(targets, encode(action.event))
+                slow = self._send(targets, encode(action.event))
+                if self._flow is not None:
+                    sent = flowtap.written(targets, slow)
+                    self._flow.delivered(self, sent, action.event, hop=self._linked)
                 kind = action.event.get("type")
                 if kind == "ack":
                     accepted.add(action.event.get("id"))
@@ -380,9 +418,14 @@ class Server:
 
     # -- writing, and dropping those who cannot keep up ------------------------------------
 
-    def _send(self, connections: list[ServerConnection], message: str | bytes) -> None:
-        for slow in fan_out(connections, message, self.limits.write_limit):
-            self._spawn(self._drop(slow))
+    def _send(
+        self, connections: list[ServerConnection], message: str | bytes
+    ) -> list[ServerConnection]:
+        """Fan ``message`` out; drop, and return, the connections too slow to take it."""
+        slow = fan_out(connections, message, self.limits.write_limit)
+        for connection in slow:
+            self._spawn(self._drop(connection))
+        return slow
 
     async def _drop(self, connection: ServerConnection) -> None:
         """Close a client whose backlog passed ``write_limit``; abort it if it cannot take that."""
