@@ -6,8 +6,13 @@ run it), and reads the console panel's lines, without their times.
 
 from __future__ import annotations
 
+import html
+import re
+import runpy
+from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from pages import PrefixProxy, Watched, expect
 from support import TIMEOUT
@@ -191,3 +196,66 @@ def test_the_playground_behind_a_path_prefix_reaches_the_relay_and_another_port(
         bob.stop()
         runtime.run(proxy.stop(), TIMEOUT)
         server.stop()
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08-websockets-in-the-browser.ipynb"
+SOLUTION = NOTEBOOK.parent / "solutions" / "reconnect_page.py"
+
+
+def scaffold() -> str:
+    """Return the exercise's page script exactly as notebook 08 gives it to the learner."""
+    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
+        if cell.cell_type == "code" and cell.source.startswith("page_script = "):
+            namespace: dict[str, str] = {}
+            exec(cell.source, namespace)  # the cell only assigns a string
+            return namespace["page_script"]
+    raise AssertionError("notebook 08 has no page_script cell")
+
+
+def check_in_a_browser(browser: Any, script: str) -> tuple[str, list[str]]:
+    """Run ``wslib.check_reconnect`` on ``script`` in Chromium; return its verdict and console."""
+    checker = pytest.importorskip("wslib.notebook.checker")
+    server = wslib.start(port=0, name="test-playground-check")
+    viewer = Watched(browser)
+    check = checker.check_reconnect(server, script)
+    try:
+        src = re.search(r'src="([^"]+)"', check.frame.value)
+        assert src is not None
+        viewer.page.goto(html.unescape(src.group(1)))  # the frame runs the script at once
+        timing = check.trial.timing
+        assert check.trial.wait_until(lambda: check.report is not None, 6 * TIMEOUT), (
+            check.trial.record
+        )
+        verdict = re.sub(r"<[^>]+>", "\n", check.verdict.value)
+        assert viewer.dialogs == []
+        assert timing.lines == 12
+        return html.unescape(verdict).strip(), lines(viewer.page).all_inner_texts()
+    finally:
+        check.stop()
+        viewer.context.close()
+        server.stop()
+
+
+def test_the_reconnect_check_fails_the_unchanged_scaffold_helpfully(browser: Any) -> None:
+    """The scaffold connects and sends, but never comes back: the verdict says what to add."""
+    verdict, console = check_in_a_browser(browser, scaffold())
+    assert verdict.split("\n\n") == [
+        "✓ the page connected",
+        "✓ line 1 to line 3, typed while connected, went straight out",
+        "✗ after the restart (close code 1001) the page never connected again: in onclose,"
+        " call connect() again after a delay that doubles each try",
+        "✗ 9 of the 12 lines never arrived (line 4 to line 12): keep each line typed while"
+        " the socket is not open, and send them in onopen",
+        "2 of 4 checks fail; try again.",
+    ]
+    assert 'ws1 close code=1001 reason="server shutting down" wasClean=true' in console
+    assert "ws2 open" not in console
+
+
+def test_the_reconnect_check_passes_the_solution(browser: Any) -> None:
+    """The solution reconnects with backoff and resends: every rule holds."""
+    script = runpy.run_path(str(SOLUTION))["page_script"]
+    verdict, console = check_in_a_browser(browser, script)
+    assert verdict.split("\n\n")[-1] == "All 5 checks pass: reconnect and resend is done.", verdict
+    assert console[:3] == ["run", "ws1 open", "connected"]
+    assert "the check typed 12 lines" in console

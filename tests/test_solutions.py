@@ -40,9 +40,16 @@ CHECKS: dict[str, tuple[str, Callable[[wslib.BackgroundServer], None]]] = {
 }
 
 
+#: solution file name -> the browser test that runs it (a page's script needs a browser)
+IN_A_BROWSER = {"reconnect_page.py": "tests/test_playground_browser.py"}
+
+
 def test_every_solution_has_a_check() -> None:
-    """Each file in notebooks/solutions is run by a check here, and each check has a file."""
-    assert sorted(path.name for path in SOLUTIONS.glob("*.py")) == sorted(CHECKS)
+    """Each file in notebooks/solutions is run by a check here or in a browser test."""
+    assert sorted(path.name for path in SOLUTIONS.glob("*.py")) == sorted([*CHECKS, *IN_A_BROWSER])
+    root = SOLUTIONS.parents[1]
+    for name, test in IN_A_BROWSER.items():
+        assert name in (root / test).read_text(), f"{test} does not run {name}"
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))

@@ -40,6 +40,7 @@ from .teaching.inspector import WireTap
 from .teaching.redis_server import RedisServer
 
 if _typing.TYPE_CHECKING:
+    from .notebook.checker import PageCheck, check_reconnect
     from .notebook.panes import ChatPane, PaneRow, ServerLog, chat_panes, side_by_side
     from .server.redis_backplane import RedisBackplane
 
@@ -58,6 +59,7 @@ __all__ = [
     "LocalBackplane",
     "LogBook",
     "NotConnectedError",
+    "PageCheck",
     "PaneRow",
     "Playground",
     "PortInUseError",
@@ -74,6 +76,7 @@ __all__ = [
     "__version__",
     "allow_nested_asyncio",
     "chat_panes",
+    "check_reconnect",
     "page_url",
     "serve_forever",
     "show_page",
@@ -89,6 +92,7 @@ _LAZY = {
         name: "notebook.panes"
         for name in ("ChatPane", "PaneRow", "ServerLog", "chat_panes", "side_by_side")
     },
+    **{name: "notebook.checker" for name in ("PageCheck", "check_reconnect")},
     "RedisBackplane": "server.redis_backplane",  # needs redis-py: pip install 'wslib[redis]'
 }
 
