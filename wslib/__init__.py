@@ -24,6 +24,7 @@ import typing as _typing
 from .client.chatclient import ChatClient
 from .client.client import Backoff, Client, NotConnectedError, Status
 from .core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_TAKEN_OVER
+from .core.flow import Flow
 from .core.settings import Limits
 from .core.transcript import Transcript
 from .exceptions import ChatError, PortInUseError, WslibError
@@ -41,6 +42,7 @@ from .teaching.redis_server import RedisServer
 
 if _typing.TYPE_CHECKING:
     from .notebook.checker import PageCheck, check_reconnect
+    from .notebook.flowview import FlowDiagram
     from .notebook.panes import ChatPane, PaneRow, ServerLog, chat_panes, side_by_side
     from .server.redis_backplane import RedisBackplane
 
@@ -55,6 +57,8 @@ __all__ = [
     "ChatError",
     "ChatPane",
     "Client",
+    "Flow",
+    "FlowDiagram",
     "Limits",
     "LocalBackplane",
     "LogBook",
@@ -93,6 +97,7 @@ _LAZY = {
         for name in ("ChatPane", "PaneRow", "ServerLog", "chat_panes", "side_by_side")
     },
     **{name: "notebook.checker" for name in ("PageCheck", "check_reconnect")},
+    "FlowDiagram": "notebook.flowview",
     "RedisBackplane": "server.redis_backplane",  # needs redis-py: pip install 'wslib[redis]'
 }
 

@@ -137,6 +137,18 @@ class Client:
         """Return whether the connection is open now."""
         return self.status.state == "open"
 
+    @property
+    def local_address(self) -> str | None:
+        """Return this end's address as ``host:port`` while connected, else ``None``.
+
+        A server knows a client by this address: the flow diagram names lanes with it.
+        """
+        connection = self._connection
+        if connection is None:
+            return None
+        address = connection.local_address
+        return f"{address[0]}:{address[1]}"
+
     def listen(self, listener: Listener) -> None:
         """Call ``listener`` with every later event, on the client's loop."""
         self._listeners.append(listener)

@@ -26,7 +26,7 @@ view needs in one call.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -157,6 +157,7 @@ class Flow:
         self._next_lane = 1
         self._ranks = 0
         self._peer_names: dict[str, str] = {}
+        self._listeners: list[Callable[[], None]] = []
 
     # -- reading ---------------------------------------------------------------------
 
@@ -204,6 +205,15 @@ class Flow:
             recorded=self._recorded,
             open_lanes=tuple(self._ids.values()),
         )
+
+    def listen(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after each new step; return a function that stops it.
+
+        It runs on the loop that feeds the flow, in the middle of the server's work: it
+        should only schedule a redraw, never draw.
+        """
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     # -- names -----------------------------------------------------------------------
 
@@ -351,6 +361,8 @@ class Flow:
     def _add(self, server: int, *arrows: Arrow) -> None:
         self._recorded += 1
         self._steps.append(Step(self._recorded, server, arrows))
+        for listener in self._listeners:
+            listener()
 
     def _server(self, node: Hashable) -> int:
         index = self._servers.get(node)
