@@ -20,6 +20,7 @@ from wslib.core.display import describe_binary, printable
         ("\u202eevil", "\\u202eevil"),
         ("\u2066isolate\u2069", "\\u2066isolate\\u2069"),
         ("lone \ud800", "lone \\ud800"),
+        ("one\u2028two\u2029", "one\\u2028two\\u2029"),
         ("tab\tstays", "tab\tstays"),
         ("héllo wörld ✓ 😀", "héllo wörld ✓ 😀"),
     ],
@@ -42,6 +43,7 @@ def test_printable_output_is_always_encodable_and_single_line(text: str) -> None
     shown.encode("utf-8")
     assert "\n" not in shown
     assert "\r" not in shown
+    assert shown.splitlines() in ([], [shown])  # no separator str.splitlines() would cut at
     assert "\x1b" not in shown
 
 

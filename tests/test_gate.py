@@ -10,15 +10,24 @@ from websockets.datastructures import Headers
 
 from wslib.core.gate import (
     JSON_CONTENT_TYPE,
+    PAGE_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     Answer,
     State,
     answer,
     frame_ancestors,
 )
-from wslib.notebook.page import PAGE_CONTENT_TYPE, page_html, playground_html
+from wslib.server.assets import page_html, pages, playground_html
 
-STATE = State(mode="relay", token=None, origins=None, active=3, max_connections=10, backplane="ok")
+STATE = State(
+    mode="relay",
+    token=None,
+    origins=None,
+    active=3,
+    max_connections=10,
+    backplane="ok",
+    pages=pages(),
+)
 WEBSOCKET = {"Upgrade": "websocket", "Host": "127.0.0.1:8080"}
 DEGRADED = replace(STATE, backplane="degraded")
 

@@ -8,15 +8,11 @@ import pytest
 from support import http_get, run_async
 
 from wslib import Server
-from wslib.notebook.page import (
-    PAGE_CONTENT_TYPE,
-    PROXY_PREFIX_ENV,
-    page_html,
-    page_url,
-    playground_html,
-)
+from wslib.core.gate import PAGE_CONTENT_TYPE
+from wslib.notebook.page import PROXY_PREFIX_ENV, page_url
+from wslib.server.assets import page_html, playground_html
 
-STATIC = Path(__file__).resolve().parents[1] / "wslib" / "notebook" / "static"
+STATIC = Path(__file__).resolve().parents[1] / "wslib" / "server" / "static"
 
 
 def test_get_root_serves_the_chat_page_as_html() -> None:

@@ -141,6 +141,7 @@ HOSTILE = [
     "\x1b[31mred\x1b[0m and \x1b]0;title\x07",
     "right-to-left \u202egnp.exe and isolate \u2066x\u2069",
     "C1 control \x85 and DEL \x7f and NUL \x00",
+    "line separator \u2028 and paragraph separator \u2029",
     "emoji 🎉 and accents é stay",
     "a lone surrogate \ud800 here",
 ]

@@ -15,7 +15,7 @@ import pytest
 from support import TIMEOUT
 
 import wslib
-from wslib.core.transcript import Line
+from wslib.client.transcript import Line
 from wslib.notebook.panes import (
     ChatPane,
     PaneRow,

@@ -1,4 +1,4 @@
-"""Tests for wslib.core.transcript: a pane's state with no widgets and no sockets."""
+"""Tests for wslib.client.transcript: a pane's state with no widgets and no sockets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from support import TIMEOUT
 
 from wslib.client.client import Status
-from wslib.core.transcript import Line, Transcript
+from wslib.client.transcript import Line, Transcript
 
 
 def test_status_changes_set_the_status_line_and_log_a_system_line() -> None:

@@ -65,7 +65,7 @@ def test_handshakes_are_escaped_inside_details() -> None:
 def test_view_follows_the_tap_live(server: BackgroundServer) -> None:
     """The view shows each new frame, escaped, as soon as it is recorded, until closed."""
     with WireTap(server.url) as tap:
-        view = tap.widget()
+        view = InspectorView(tap)
         assert isinstance(view, InspectorView)
         assert "0 events" in view.box.children[1].value
         with wslib.SyncClient(tap.url) as alice, wslib.SyncClient(server.url) as bob:
@@ -91,7 +91,7 @@ def test_view_refreshes_in_an_empty_context(server: BackgroundServer) -> None:
     token = marker.set("the cell that made the tap")
     try:
         with WireTap(server.url) as tap:
-            view = tap.widget()
+            view = InspectorView(tap)
             seen: list[str | None] = []
             refresh = view.refresh
             view.refresh = lambda: (seen.append(marker.get(None)), refresh())  # type: ignore[method-assign]

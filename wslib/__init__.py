@@ -23,10 +23,10 @@ import typing as _typing
 
 from .client.chatclient import ChatClient
 from .client.client import Backoff, Client, NotConnectedError, Status
+from .client.transcript import Transcript
 from .core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_TAKEN_OVER
 from .core.flow import Flow
 from .core.settings import Limits
-from .core.transcript import Transcript
 from .exceptions import ChatError, PortInUseError, WslibError
 from .notebook.nested import allow_nested_asyncio
 from .notebook.page import page_url, show_page
@@ -44,6 +44,7 @@ if _typing.TYPE_CHECKING:
     from .notebook.checker import PageCheck, check_reconnect
     from .notebook.flowview import FlowDiagram
     from .notebook.panes import ChatPane, PaneRow, ServerLog, chat_panes, side_by_side
+    from .notebook.wireview import InspectorView
     from .server.redis_backplane import RedisBackplane
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "Client",
     "Flow",
     "FlowDiagram",
+    "InspectorView",
     "Limits",
     "LocalBackplane",
     "LogBook",
@@ -89,8 +91,9 @@ __all__ = [
     "stop_all",
 ]
 
-# The panes need ipywidgets and the Redis backplane redis-py, which scripts and the command
-# line do not: they load on first use (``wslib.chat_panes``), so ``import wslib`` stays light.
+# The panes and the wire view need ipywidgets and the Redis backplane redis-py, which
+# scripts and the command line do not: they load on first use (``wslib.chat_panes``), so
+# ``import wslib`` stays light.
 _LAZY = {
     **{
         name: "notebook.panes"
@@ -98,6 +101,7 @@ _LAZY = {
     },
     **{name: "notebook.checker" for name in ("PageCheck", "check_reconnect")},
     "FlowDiagram": "notebook.flowview",
+    "InspectorView": "notebook.wireview",
     "RedisBackplane": "server.redis_backplane",  # needs redis-py: pip install 'wslib[redis]'
 }
 

@@ -18,14 +18,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import backoff, process_exception
 from websockets.exceptions import ConnectionClosed
 
 from ..core.codes import CLOSE_NORMAL
+from ..core.lifetime import AsyncStopOnExit
 from ..exceptions import WslibError
 
 __all__ = [
@@ -92,7 +92,7 @@ class Backoff:
 Listener = Callable[[Any], None]
 
 
-class Client:
+class Client(AsyncStopOnExit):
     """Connect to a WebSocket server, keep receiving, and reconnect when it is worth it.
 
     Received messages and status changes are kept (``received``, ``status``), put on a
@@ -202,18 +202,6 @@ class Client:
             await asyncio.gather(self._task, return_exceptions=True)
         if self.status.state != "closed":
             self._set_status(Status("closed", CLOSE_NORMAL))
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- hooks for subclasses --------------------------------------------------------
 

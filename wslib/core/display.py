@@ -14,8 +14,11 @@ import re
 __all__ = ["describe_binary", "printable"]
 
 # C0 and C1 control characters except tab, plus DEL, the bidi embedding/override/isolate
-# controls (U+202A-U+202E, U+2066-U+2069) and lone surrogates, which cannot be encoded.
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# controls (U+202A-U+202E, U+2066-U+2069), the line and paragraph separators (U+2028,
+# U+2029), which break a line as a newline does, and lone surrogates, which cannot be encoded.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:

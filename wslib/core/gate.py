@@ -5,8 +5,8 @@ state; it gets back an ``Answer`` to send, or ``None`` to let the WebSocket hand
 Nothing here touches a socket, so every branch is tested with a plain dict of headers.
 
 - ``GET /healthz``: 200 with a small JSON body, or 503 while the backplane is degraded;
-- ``GET /``: the browser chat page (``wslib.page``);
-- ``GET /playground``: the JavaScript playground page (``wslib.page``);
+- ``GET /``: the browser chat page (``state.pages``, read by ``wslib.server.assets``);
+- ``GET /playground``: the JavaScript playground page (the same way);
 - ``GET /favicon.ico``: 204 with no content, so a browser's console stays clean;
 - any other path: 404;
 - a WebSocket without the access token: 401 (``wslib.access``);
@@ -33,16 +33,17 @@ ignore it anyway.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from websockets.datastructures import MultipleValuesError
 
-from ..notebook.page import PAGE_CONTENT_TYPE, page_html, page_policy, playground_html
-from ..server.backplane import BackplaneStatus
 from .access import LOCAL_HOSTNAMES, host_allowed, host_name, token_matches
 from .display import printable
 from .limits import origin_allowed
@@ -50,12 +51,17 @@ from .routes import Route, classify
 
 __all__ = [
     "JSON_CONTENT_TYPE",
+    "PAGE",
+    "PAGE_CONTENT_TYPE",
+    "PLAYGROUND",
     "TEXT_CONTENT_TYPE",
     "Answer",
+    "BackplaneStatus",
     "HeaderLookup",
     "State",
     "answer",
     "frame_ancestors",
+    "page_policy",
 ]
 
 #: The content type of the gate's short messages; websockets' ``respond()`` says the same.
@@ -63,6 +69,16 @@ TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 #: The content type of the health check's body.
 JSON_CONTENT_TYPE = "application/json"
+
+#: The content type of the pages; websockets' ``respond()`` would say ``text/plain``.
+PAGE_CONTENT_TYPE = "text/html; charset=utf-8"
+
+#: The files (in ``wslib/server/static``) of the chat page and of the JavaScript playground.
+PAGE = "chat.html"
+PLAYGROUND = "playground.html"
+
+#: What a backplane says of itself: ``"degraded"`` while it has lost its link.
+BackplaneStatus = Literal["ok", "degraded"]
 
 
 class HeaderLookup(Protocol):
@@ -91,6 +107,8 @@ class State:
         hosts: The names besides loopback ones that requests may be sent to
             (``wslib.access.host_allowed``), or ``None`` for any (a server bound beyond
             loopback).
+        pages: The pages' HTML by file name (``PAGE``, ``PLAYGROUND``), read by the server
+            once (``wslib.server.assets``): the gate decides, it never reads a file.
     """
 
     mode: str
@@ -100,6 +118,7 @@ class State:
     max_connections: int
     backplane: BackplaneStatus
     hosts: Collection[str] | None = None
+    pages: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +198,36 @@ _ORIGIN_FORM = re.compile(
 _CSP_HOST = re.compile(r"[a-z0-9.-]+")
 
 
+@functools.cache
+def page_policy(html: str) -> str:
+    """Return a page's ``Content-Security-Policy``, less its ``frame-ancestors``.
+
+    The chat page needs nothing but its own inline script and style (allowed by their
+    SHA-256 hashes, so no other inline code can run even if a peer's text were ever taken
+    for markup), its empty ``data:`` icon, and WebSockets to its own origin (``connect-src
+    'self'``, which covers ``ws:`` and ``wss:`` to the same host in CSP Level 3).
+    Everything else is refused. A page that states its own policy in a ``<meta>`` tag (the
+    playground, which must run the learner's code) gets ``""``: a second policy would only
+    narrow its own.
+
+    Args:
+        html: The page, e.g. ``wslib.server.assets.page_html()``.
+    """
+    if 'http-equiv="Content-Security-Policy"' in html:
+        return ""
+    sources = {
+        tag: " ".join(
+            f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+            for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
+        )
+        for tag in ("script", "style")
+    }
+    return (
+        f"default-src 'none'; script-src {sources['script']}; style-src {sources['style']}; "
+        "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    )
+
+
 def frame_ancestors(host: str | None, hosts: Collection[str] | None) -> str:
     """Return the ``frame-ancestors`` sources for the page: who may show it in a frame.
 
@@ -223,9 +272,9 @@ def _decide(target: str, headers: HeaderLookup, state: State) -> Answer | None:
         code = 200 if state.backplane == "ok" else 503
         return Answer(code, json.dumps(body), JSON_CONTENT_TYPE)
     if route is Route.PAGE:
-        return Answer(200, page_html(), PAGE_CONTENT_TYPE)
+        return Answer(200, state.pages.get(PAGE, ""), PAGE_CONTENT_TYPE)
     if route is Route.PLAYGROUND:
-        return Answer(200, playground_html(), PAGE_CONTENT_TYPE)
+        return Answer(200, state.pages.get(PLAYGROUND, ""), PAGE_CONTENT_TYPE)
     if route is Route.ICON:  # no icon, but an answer, so the browser's console stays clean
         return Answer(204, "", None)
     if route is Route.NOT_FOUND:

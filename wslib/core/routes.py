@@ -3,7 +3,7 @@
 ======================  =================================================
 ``ws://HOST:PORT/``     the article's relay (or echo, or your own handler)
 ``ws://HOST:PORT/chat`` the JSON chat (docs/chat-protocol.md)
-``GET /``               the browser chat page (``wslib/notebook/static/chat.html``)
+``GET /``               the browser chat page (``wslib/server/static/chat.html``)
 ``GET /playground``     the JavaScript playground (``.../static/playground.html``)
 ``GET /favicon.ico``    204, so a browser's console stays clean
 ``GET /healthz``        200 with a small JSON body

@@ -1,12 +1,11 @@
-"""The browser pages: their files in the package, their URLs, and an iframe to show one.
+"""The browser pages seen from a notebook: their URLs, and an iframe to show one.
 
-The kit's server answers a plain ``GET /`` with ``static/chat.html``, a chat client that uses
-only the browser's own ``WebSocket``, and ``GET /playground`` with ``static/playground.html``,
-where a notebook's JavaScript runs (``wslib.notebook.playground``). Both carry the kit's
-display rule in JavaScript, ``static/printable.js``, inlined where a page says
-``// wslib:include printable.js``. The chat page finds the chat next to itself (same host,
-same path prefix, ``wss:`` under https, the same ``?token=``), so it works whether the
-browser reaches the server directly or through jupyter-server-proxy.
+The kit's server answers a plain ``GET /`` with its chat page, a chat client that uses only
+the browser's own ``WebSocket``, and ``GET /playground`` with the JavaScript playground,
+where a notebook's JavaScript runs (``wslib.notebook.playground``); both files live in
+``wslib/server/static``. The chat page finds the chat next to itself (same host, same path
+prefix, ``wss:`` under https, the same ``?token=``), so it works whether the browser reaches
+the server directly or through jupyter-server-proxy.
 
 Usage in a notebook::
 
@@ -16,84 +15,14 @@ Usage in a notebook::
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import os
-import re
-from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = [
-    "PAGE_CONTENT_TYPE",
-    "PROXY_PREFIX_ENV",
-    "page_html",
-    "page_policy",
-    "page_url",
-    "playground_html",
-    "show_page",
-]
+__all__ = ["PROXY_PREFIX_ENV", "page_url", "show_page"]
 
 #: Set by JupyterHub (and so by Binder) to the user's server prefix, e.g. ``/user/ada/``.
 PROXY_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
-
-#: The content type of the page; websockets' ``respond()`` would say ``text/plain``.
-PAGE_CONTENT_TYPE = "text/html; charset=utf-8"
-
-
-_INCLUDE = "// wslib:include "
-
-
-def _static(name: str) -> str:
-    text = resources.files("wslib.notebook").joinpath("static", name).read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
-    return "".join(
-        _static(line.strip().removeprefix(_INCLUDE)) if line.strip().startswith(_INCLUDE) else line
-        for line in lines
-    )
-
-
-@functools.cache
-def page_html() -> str:
-    """Return the chat page's HTML, read once from the package's ``static`` folder."""
-    return _static("chat.html")
-
-
-@functools.cache
-def playground_html() -> str:
-    """Return the JavaScript playground's HTML, read once from the ``static`` folder."""
-    return _static("playground.html")
-
-
-@functools.cache
-def page_policy(html: str) -> str:
-    """Return a page's ``Content-Security-Policy``, less its ``frame-ancestors``.
-
-    The chat page needs nothing but its own inline script and style (allowed by their
-    SHA-256 hashes, so no other inline code can run even if a peer's text were ever taken
-    for markup), its empty ``data:`` icon, and WebSockets to its own origin (``connect-src
-    'self'``, which covers ``ws:`` and ``wss:`` to the same host in CSP Level 3).
-    Everything else is refused. A page that states its own policy in a ``<meta>`` tag (the
-    playground, which must run the learner's code) gets ``""``: a second policy would only
-    narrow its own.
-
-    Args:
-        html: The page, e.g. ``page_html()``.
-    """
-    if 'http-equiv="Content-Security-Policy"' in html:
-        return ""
-    sources = {
-        tag: " ".join(
-            f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
-            for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
-        )
-        for tag in ("script", "style")
-    }
-    return (
-        f"default-src 'none'; script-src {sources['script']}; style-src {sources['style']}; "
-        "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
-    )
 
 
 class _Served(Protocol):

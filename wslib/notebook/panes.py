@@ -41,8 +41,8 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..client.chatclient import ChatClient
 from ..client.client import Backoff, Client, Status
+from ..client.transcript import Kind, Line, Transcript
 from ..core.display import printable
-from ..core.transcript import Kind, Line, Transcript
 from ..sync import runtime
 from ..sync.background import BackgroundServer
 

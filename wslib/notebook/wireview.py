@@ -3,7 +3,7 @@
 Like the WebSocket panel of a browser's developer tools, for any kit connection::
 
     tap = WireTap(server.url)
-    tap.widget()          # the last line of a cell: the view appears and keeps updating
+    wslib.InspectorView(tap)  # the last line of a cell: the view appears and keeps updating
 
 The view is an ipywidgets ``VBox`` of two ``HTML`` widgets whose values the tap's loop sets
 as events arrive (no ``Output`` widget: writing to one from another thread is unreliable).

@@ -26,13 +26,12 @@ another server, and ``server.close_chat(code, reason)`` when chat must stop for 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
+from ..core.gate import BackplaneStatus
 from ..core.room import Action, ConnId, Room
 
 __all__ = ["Backplane", "BackplaneStatus", "LocalBackplane", "Node", "open_backplane"]
-
-BackplaneStatus = Literal["ok", "degraded"]
 
 
 class Node(Protocol):

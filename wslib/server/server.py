@@ -16,8 +16,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from websockets.asyncio.server import Server as _WsServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -34,6 +33,7 @@ from ..core.codes import (
 )
 from ..core.display import printable
 from ..core.flow import Flow
+from ..core.lifetime import AsyncStopOnExit
 from ..core.limits import RateLimiter, connection_cap
 from ..core.protocol import encode
 from ..core.relay import DISCONNECT_LINE, RECEIVED_PREFIX, Relay, log_line
@@ -43,6 +43,7 @@ from ..core.settings import Limits
 from ..exceptions import PortInUseError
 from ..storage.history import History, MemoryHistory, SqliteHistory
 from . import flowtap
+from .assets import pages
 from .backplane import Backplane, open_backplane
 from .fanout import fan_out, shed_handshake
 from .logbook import LogBook
@@ -61,7 +62,7 @@ logger = logging.getLogger("wslib.server")
 _conn_ids = itertools.count(1)
 
 
-class Server:
+class Server(AsyncStopOnExit):
     """Serve the relay, the chat, a page and a health check on one port, on this loop.
 
     Usage::
@@ -126,6 +127,7 @@ class Server:
         self.host, self.port, self.mode = host, port, mode
         self.token = resolve_token(host, token)
         self.allowed_hosts = tuple(allowed_hosts) if is_loopback(host) else None
+        self._pages = pages()
         self._ssl = _ssl_context(certfile, keyfile)
         self.log = log if log is not None else LogBook()
         self._handler = handler
@@ -274,18 +276,6 @@ class Server:
         assert self._server is not None
         await self._server.wait_closed()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     # -- routing ---------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -297,6 +287,7 @@ class Server:
             max_connections=self._max_connections,
             backplane=self.backplane.status,
             hosts=self.allowed_hosts,
+            pages=self._pages,
         )
         answer = gate.answer(request.path, request.headers, state)
         if answer is None:

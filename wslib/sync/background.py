@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import signal
 import threading
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from ..core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
+from ..core.lifetime import StopOnExit
 from ..server.server import DEFAULT_HOST, DEFAULT_PORT, Server
 from . import runtime
 
@@ -30,7 +30,7 @@ _by_key: dict[str, BackgroundServer] = {}
 _STOP_TIMEOUT = 10.0
 
 
-class BackgroundServer:
+class BackgroundServer(StopOnExit):
     """A ``Server`` running on the kit's loop, controlled from this thread.
 
     Its attributes mirror the server's: ``url``, ``chat_url``, ``http_url``, ``port``,
@@ -83,17 +83,6 @@ class BackgroundServer:
         if _by_key.get(self.key) is self:
             del _by_key[self.key]
         runtime.forget(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -16,11 +16,11 @@ receiving (and reconnecting) while your code blocks, and ``wslib.stop_all()`` st
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..client.chatclient import ChatClient
 from ..client.client import Client, Status
+from ..core.lifetime import StopOnExit
 from . import runtime
 
 __all__ = ["SyncChatClient", "SyncClient"]
@@ -30,7 +30,7 @@ C = TypeVar("C", bound=Client)
 _SETTLE_TIMEOUT = 10.0
 
 
-class _Blocking(Generic[C]):
+class _Blocking(StopOnExit, Generic[C]):
     def __init__(self, client: C, timeout: float | None) -> None:
         self.client = client
         runtime.run(client.start(timeout), None if timeout is None else timeout + 1)
@@ -67,17 +67,6 @@ class _Blocking(Generic[C]):
         """Close the connection (1000) and stop reconnecting."""
         runtime.run(self.client.stop(), _SETTLE_TIMEOUT)
         runtime.forget(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class SyncClient(_Blocking[Client]):

@@ -22,6 +22,7 @@ from enum import IntEnum
 from itertools import cycle
 
 from ..core.codes import CLOSE_REPLACED, CLOSE_TAKEN_OVER
+from ..core.display import printable
 from ..exceptions import WslibError
 
 __all__ = [
@@ -286,24 +287,21 @@ def parse_close(payload: bytes) -> tuple[int, str]:
         raise FrameError("close reason is not valid UTF-8") from None
 
 
-def _escape(char: str) -> str:
-    """Show one character of a preview, escaping anything that is not printable."""
-    if char == "\\":
-        return "\\\\"
-    if char.isprintable():
-        return char
+def _shown(char: str) -> str:
+    """Show one character of a preview: a byte that was not UTF-8 as ``\\xNN``, else as
+    ``printable`` shows it (the kit's one escaper)."""
     if 0xDC80 <= ord(char) <= 0xDCFF:  # a byte that was not UTF-8, see _preview
         return f"\\x{ord(char) - 0xDC00:02x}"
-    return char.encode("unicode_escape").decode("ascii")
+    return printable(char)
 
 
 def _preview(payload: bytes, limit: int = PREVIEW_LIMIT) -> str:
     """Show the start of a payload as text, at most ``limit`` characters long."""
     # A character takes at most 4 bytes, so limit * 4 + 1 bytes always give more than
     # `limit` characters when there is more to show. surrogateescape keeps bytes that are
-    # not UTF-8 as markers that _escape shows as \xNN.
+    # not UTF-8 as markers that _shown writes as \xNN.
     head = payload[: limit * 4 + 1].decode("utf-8", "surrogateescape")
-    pieces = [_escape(char) for char in head]
+    pieces = [_shown(char) for char in head]
     text = "".join(pieces)
     if len(text) <= limit:
         return text

@@ -16,8 +16,8 @@ Usage in a script::
     tap.wait_closed()
     print(tap.table())
 
-In a notebook, ``tap.widget()`` shows the same table and keeps it up to date. The tap runs
-on the kit's background loop, and ``wslib.stop_all()`` stops it.
+In a notebook, ``wslib.InspectorView(tap)`` shows the same table and keeps it up to date. The
+tap runs on the kit's background loop, and ``wslib.stop_all()`` stops it.
 """
 
 from __future__ import annotations
@@ -27,15 +27,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
+from ..core.lifetime import StopOnExit
 from ..sync import runtime
 from .wirelog import ConnectionLog, Direction, WireEvent, WireLog
-
-if TYPE_CHECKING:
-    from ..notebook.wireview import InspectorView
 
 __all__ = ["WireTap"]
 
@@ -48,7 +44,7 @@ _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
 
 
-class WireTap:
+class WireTap(StopOnExit):
     """Forward connections to a WebSocket server and record everything they carry.
 
     Listeners (``subscribe``) and the predicates given to ``wait_for`` run on the kit's
@@ -104,11 +100,6 @@ class WireTap:
         return self._server is not None
 
     @property
-    def open_connections(self) -> int:
-        """Return how many connections are passing through the tap now."""
-        return len(self._tasks)
-
-    @property
     def events(self) -> list[WireEvent]:
         """Return every event recorded so far, oldest first."""
         return list(self.log.events)
@@ -147,28 +138,11 @@ class WireTap:
         """Block until no connection is passing through the tap (at once if none is)."""
         self.wait_for(lambda: not self._tasks, timeout)
 
-    def widget(self, last: int = 200) -> InspectorView:
-        """Return a notebook view of this tap that updates itself; needs ipywidgets."""
-        from ..notebook.wireview import InspectorView  # only notebooks need ipywidgets
-
-        return InspectorView(self, last=last)
-
     def stop(self) -> None:
         """Stop listening, cut the connections still open, and forget this tap."""
         if self._server is not None:
             runtime.run(self._stop(), _STOP_TIMEOUT)
         runtime.forget(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -124,8 +124,8 @@ class PollServer:
                 body = json.dumps(self.feed.texts[after:]).encode()
                 writer.write(_response(body))
                 await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away: nothing more to serve
         finally:
             writer.close()
             self._tasks.discard(task)

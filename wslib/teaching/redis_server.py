@@ -17,9 +17,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
+from ..core.lifetime import StopOnExit
 from ..exceptions import ServerError
 
 __all__ = ["RedisServer", "redis_server_path"]
@@ -46,7 +46,7 @@ def _answers(port: int) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(StopOnExit):
     """One ``redis-server`` process that this object starts and stops.
 
     Args:
@@ -127,11 +127,3 @@ class RedisServer:
 
     def __enter__(self) -> Self:
         return self.start() if not self.running else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..client.client import Status
-from .codes import FINAL
-from .display import describe_binary, printable
+from ..core.codes import FINAL
+from ..core.display import describe_binary, printable
+from .client import Status
 
 __all__ = ["MARKS", "Kind", "Line", "Transcript"]
 
