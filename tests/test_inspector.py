@@ -102,7 +102,7 @@ def test_handshake_passes_unchanged(tap: WireTap) -> None:
 
 def test_plain_http_is_recorded_as_a_head_and_data(tap: WireTap) -> None:
     """A health check through the tap shows as an HTTP request, a 200 head and its body."""
-    answer = raw_exchange(tap.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = raw_exchange(tap.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     tap.wait_closed(timeout=TIMEOUT)
     assert kinds(tap.events, UP) == ["HTTP", "EOF"]
@@ -123,11 +123,11 @@ def test_subscribers_see_each_event_until_they_unsubscribe(tap: WireTap) -> None
     """A subscriber is called once per event; after unsubscribing it is not called again."""
     seen: list[WireEvent] = []
     unsubscribe = tap.subscribe(seen.append)
-    raw_exchange(tap.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw_exchange(tap.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     tap.wait_closed(timeout=TIMEOUT)
     assert seen == tap.events
     unsubscribe()
-    raw_exchange(tap.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw_exchange(tap.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     tap.wait_closed(timeout=TIMEOUT)
     assert len(tap.events) > len(seen)
 
