@@ -299,3 +299,33 @@ def test_a_client_told_not_to_wait_gives_up_at_once_when_nothing_listens(
         assert eager.backoff is not None  # it would reconnect later, once it had connected
 
     run_async(body())
+
+
+def test_drop_cuts_the_connection_without_a_close_frame_and_the_client_comes_back() -> None:
+    """After drop() the server sees no close code; the client reconnects from a new address."""
+    codes: list[int | None] = []
+    ended = asyncio.Event()
+
+    async def handler(connection: ServerConnection) -> None:
+        try:
+            async for _ in connection:
+                pass
+        finally:  # a drop ends the loop with ConnectionClosedError
+            codes.append(connection.close_code)
+            ended.set()
+
+    async def body() -> None:
+        async with Server(port=0, handler=handler) as server:
+            client = Client(server.url, reconnect=FAST)
+            await client.start()
+            first = client.local_address
+            assert first is not None
+            await client.drop()
+            await client.wait_for(lambda: client.connections == 2 and client.is_open, TIMEOUT)
+            assert client.local_address not in (None, first)
+            await asyncio.wait_for(ended.wait(), TIMEOUT)
+            assert codes == [1006]
+            await client.stop()
+            assert client.local_address is None
+
+    run_async(body())

@@ -150,3 +150,37 @@ def test_a_diagram_needs_a_server() -> None:
     """FlowDiagram() with no server is refused with a clear error."""
     with pytest.raises(ValueError, match="at least one server"):
         FlowDiagram()
+
+
+def test_a_dropped_chat_pane_resumes_and_the_diagram_shows_both_lanes(
+    server: BackgroundServer,
+) -> None:
+    """drop() ends Ben's lane with 1006; his new lane opens and joins again with his token."""
+    ann = ChatPane(server, "Ann", mode="chat")
+    ben = ChatPane(server, "Ben", mode="chat", reconnect=wslib.Backoff(initial=0.1, minimum=0.1))
+    try:
+        diagram = FlowDiagram(server, panes=[ann, ben])
+        mark = diagram.mark()
+        ben.drop()
+        ben.wait_for(lambda: ben.client.connections == 2 and ben.client.joined)
+        ann.wait_for_line("Ben joined")
+        text = diagram.text(since=mark)
+        assert text.splitlines()[0].split() == ["server", "Ann", "Ben", "Ben"]
+        assert "close 1006 (dropped, no close frame)" in text
+        assert "join as Ben, resuming" in text
+        assert [lane.name for lane in diagram.flow.lanes] == ["Ann", "Ben", "Ben"]
+    finally:
+        ann.stop()
+        ben.stop()
+
+
+def test_name_names_clients_that_are_not_panes(server: BackgroundServer) -> None:
+    """name() takes a SyncClient, a socket or an address and names that client's lane."""
+    diagram = FlowDiagram(server)
+    with wslib.SyncClient(server.url) as alice, wslib.SyncClient(server.url) as bob:
+        diagram.name(Alice=alice, Bob=bob.client.local_address)
+        alice.send("hi")
+        bob.wait_for(lambda: len(bob.received) == 1, timeout=TIMEOUT)
+        assert diagram.text(last=1).splitlines()[1].split() == ["server", "Alice", "Bob"]
+    with pytest.raises(ValueError, match="not connected"):
+        diagram.name(Alice=alice)

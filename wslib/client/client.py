@@ -191,6 +191,15 @@ class Client(AsyncStopOnExit):
             while not predicate():
                 await self._changed.wait()
 
+    async def drop(self) -> None:
+        """Cut the connection as a failing network would: no close frame at all.
+
+        For teaching and tests. The server sees the connection end without a close code
+        (1006); a client that reconnects comes back by itself, and a chat client resumes.
+        """
+        if self._connection is not None:
+            self._connection.transport.abort()
+
     async def stop(self) -> None:
         """Close the connection with 1000, stop reconnecting and wait until all is done."""
         self._stopping = True

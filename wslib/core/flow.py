@@ -396,6 +396,8 @@ class Flow:
         return targets, len(recipients) - len(shown)
 
     def _name(self, lane: Lane, name: str) -> None:
+        if lane.name == name:
+            return
         lane.name = name
         lane.rank = self._ranks
         self._ranks += 1
@@ -420,7 +422,8 @@ def _frame(data: str | bytes, name: str | None) -> tuple[Kind, str, bool]:
     if kind == "typing":
         return "typing", f"{who} is typing", True
     if kind == "join":
-        return "notice", f"join as {str(obj.get('name'))[:MAX_LABEL]}", True
+        resume = ", resuming" if obj.get("token") is not None else ""
+        return "notice", f"join as {str(obj.get('name'))[:MAX_LABEL]}{resume}", True
     return "notice", str(kind)[:MAX_LABEL], False
 
 

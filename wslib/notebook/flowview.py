@@ -12,8 +12,9 @@ How it works:
 
 1. The diagram gives each server a ``Flow`` (``wslib.core.flow``), the same one for
    linked servers, unless a server already has one; the server feeds it (``Server.flow``).
-2. Relay panes are named by their address, which is how the server knows them; chat lanes
-   are named by the server's welcome.
+2. Panes name their lanes by their address, which is how the server knows them (the
+   relay knows nothing else); ``name()`` does the same for other clients, and a chat
+   client's lane also takes the name that the server's welcome gives it.
 3. Each new step schedules one redraw a moment later on the kit's loop, so a burst of
    messages costs one drawing; the widget is an ipywidgets ``HTML`` holding the SVG of
    ``wslib.core.flowsvg``, every peer's text escaped.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -125,6 +127,18 @@ class FlowDiagram(View):
         path.write_text(runtime.run(self._call(draw), 10.0) + "\n", encoding="utf-8")
         return path
 
+    def name(self, **clients: object) -> None:
+        """Name the lanes of clients that are not panes: ``diagram.name(Alice=alice)``.
+
+        A client is named by its address, which is how the server knows it: give a
+        ``SyncClient``, a ``Client``, a ``ChatPane``, a connected socket, or ``"host:port"``.
+
+        Raises:
+            ValueError: A client is not connected, or has no address to go by.
+        """
+        names = {_address(client): name for name, client in clients.items()}
+        runtime.run(self._call(lambda: self.flow.name_peers(names)), 10.0)
+
     def refresh(self) -> None:
         """Draw the widget now, from any thread."""
         runtime.run(self._call(self._render), 10.0)
@@ -164,7 +178,7 @@ class FlowDiagram(View):
         names = {
             address: pane.name
             for pane in self.panes
-            if pane.mode == "relay" and (address := pane.client.local_address) is not None
+            if (address := pane.client.local_address) is not None
         }
         if names != self._named:
             self._named = names
@@ -180,6 +194,20 @@ class FlowDiagram(View):
         self.widget.value = (
             f'<div class="wslib-flow-box" style="{box}"><div>{render_svg(chart)}</div></div>'
         )
+
+
+def _address(client: object) -> str:
+    """Return the ``host:port`` a client connects from, as the server sees it."""
+    if isinstance(client, str):
+        return client
+    if isinstance(client, socket.socket):
+        host, port = client.getsockname()[:2]
+        return f"{host}:{port}"
+    inner = getattr(client, "client", client)  # a SyncClient or a pane holds a Client
+    address = getattr(inner, "local_address", None)
+    if not isinstance(address, str):
+        raise ValueError(f"{client!r} is not connected: it has no address to name")
+    return address
 
 
 def _hub_name(servers: tuple[BackgroundServer, ...]) -> str:

@@ -252,6 +252,10 @@ class ChatPane(View):
         """
         runtime.submit(self._send(text))
 
+    def drop(self) -> None:
+        """Cut the connection with no close frame, as a failing network would; it reconnects."""
+        runtime.run(self.client.drop(), 10.0)
+
     def stop(self) -> None:
         """Close the connection (1000) and stop reconnecting; the pane keeps its log."""
         runtime.run(self.client.stop(), 10.0)
