@@ -236,7 +236,7 @@ async def _chat(url: str, name: str | None) -> int:
     view = TerminalView(sys.stdout)
     # A terminal user wants "cannot connect" at once, not retries; once connected, the
     # client reconnects by itself after a server restart like any other.
-    client: Client = (
+    client: Client | ChatClient = (
         ChatClient(url, name or "", wait_for_server=False)
         if _is_chat(url)
         else Client(url, wait_for_server=False)
@@ -262,7 +262,9 @@ async def _chat(url: str, name: str | None) -> int:
     return 0
 
 
-async def _deliver_pending(client: Client, view: TerminalView, timeout: float = 10.0) -> None:
+async def _deliver_pending(
+    client: Client | ChatClient, view: TerminalView, timeout: float = 10.0
+) -> None:
     """At the end of input, give chat sends that are not yet acknowledged time to land."""
     if not isinstance(client, ChatClient):
         return
@@ -284,7 +286,7 @@ async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
     return reader.readline
 
 
-async def _pump_stdin(client: Client, view: TerminalView) -> None:
+async def _pump_stdin(client: Client | ChatClient, view: TerminalView) -> None:
     readline = await _stdin_reader()
     closed = asyncio.ensure_future(client.wait_for(lambda: client.status.state == "closed"))
     try:

@@ -26,17 +26,21 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from ..core.protocol import VERSION
-from .client import Client, NotConnectedError
+from .client import BaseClient, Message, NotConnectedError
 
-__all__ = ["RETRY_ERRORS", "ChatClient"]
+__all__ = ["RETRY_ERRORS", "ChatClient", "Event", "JSONValue"]
 
 #: Error codes that refuse a send only for now; the send stays pending and is retried.
 RETRY_ERRORS = frozenset({"unavailable"})
 
-Event = dict[str, Any]
+#: A value in a JSON document, as ``json.loads`` returns it.
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+
+#: One event of the chat protocol (docs/chat-protocol.md), as a decoded JSON object.
+Event = dict[str, JSONValue]
 
 
-class ChatClient(Client):
+class ChatClient(BaseClient[Event]):
     """Join the chat as ``name`` and keep the conversation, across reconnections.
 
     Args:
@@ -66,7 +70,7 @@ class ChatClient(Client):
         self._seen: set[str] = set()
         self._resends: set[asyncio.Task[None]] = set()
 
-    async def send(self, message: str | bytes, to: str | None = None) -> str:  # type: ignore[override]
+    async def send(self, message: Message, to: str | None = None) -> str:  # type: ignore[override]
         """Send a chat message (to everyone, or privately ``to`` one name); return its cid.
 
         While the connection is down the message waits in ``pending`` and goes out after
@@ -99,7 +103,7 @@ class ChatClient(Client):
             join["last_id"] = self.last_id
         await connection.send(json.dumps(join))
 
-    def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: Message) -> None:
         """Apply one server event to the client's state, then pass it on."""
         event: Event = json.loads(message)
         kind = event.get("type")
@@ -108,26 +112,28 @@ class ChatClient(Client):
         elif kind == "message":
             self._record(event)
         elif kind == "ack":
-            self.pending.pop(event.get("cid", ""), None)
+            self.pending.pop(text(event, "cid") or "", None)
         elif kind in ("joined", "left"):
-            self.online = list(event.get("online", []))
+            self.online = names(event, "online")
         elif kind == "error":
             self.errors.append(event)
             if event.get("code") not in RETRY_ERRORS:
                 # The server refused this send for good (too long, bad text, no such user):
                 # retrying it after a reconnection would only be refused again.
-                self.pending.pop(event.get("cid") or "", None)
+                self.pending.pop(text(event, "cid") or "", None)
         self.emit(event)
 
     def _welcome(self, event: Event) -> None:
         self.joined = True
-        self.name = event.get("name", self.name)
-        self.token = event.get("token", self.token)
-        self.online = list(event.get("online", []))
+        self.name = text(event, "name") or self.name
+        self.token = text(event, "token") or self.token
+        self.online = names(event, "online")
         if event.get("reset"):
             self.history_resets += 1
-        for message in event.get("history", []):
-            self._record(message)
+        history = event.get("history")
+        for message in history if isinstance(history, list) else []:
+            if isinstance(message, dict):
+                self._record(message)
         for pending in list(self.pending.values()):  # retried in the order they were sent
             self._resend(pending)
 
@@ -154,3 +160,15 @@ class ChatClient(Client):
         if self._connection is None:
             raise NotConnectedError(f"not connected to {self.url} ({self.status})")
         await self._connection.send(json.dumps(event))
+
+
+def text(event: Event, key: str) -> str | None:
+    """Return ``event[key]`` if it is a string, else ``None``."""
+    value = event.get(key)
+    return value if isinstance(value, str) else None
+
+
+def names(event: Event, key: str) -> list[str]:
+    """Return the strings listed under ``event[key]`` (e.g. who is online), or ``[]``."""
+    value = event.get(key)
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []

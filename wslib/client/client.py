@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import backoff, process_exception
@@ -84,27 +84,27 @@ class Backoff:
     maximum: float = 10.0
     factor: float = 1.618
 
-    def delays(self) -> Any:
+    def delays(self) -> Generator[float]:
         """Return websockets' generator of delays for these settings."""
         return backoff(self.initial, self.minimum, self.maximum, self.factor)
 
 
-Listener = Callable[[Any], None]
+#: What a relay client receives: a text or a binary message.
+Message = str | bytes
+
+#: What a client hands to ``recv``: a ``Message`` for the relay client, a chat event for
+#: ``ChatClient``.
+E = TypeVar("E")
+
+#: Called with each received item and each new ``Status``.
+Listener = Callable[[E | Status], None]
 
 
-class Client(AsyncStopOnExit):
-    """Connect to a WebSocket server, keep receiving, and reconnect when it is worth it.
+class BaseClient(AsyncStopOnExit, Generic[E]):
+    """Connect, keep receiving, and reconnect when it is worth it; subclasses say what a
+    received message becomes (``on_message``) and so what ``recv`` returns.
 
-    Received messages and status changes are kept (``received``, ``status``), put on a
-    queue for ``recv``, and passed to ``on_event`` (called on the client's loop).
-
-    Args:
-        url: A ``ws://`` or ``wss://`` URL.
-        reconnect: A ``Backoff``, ``True`` for the default one, or ``False`` for none.
-        on_event: Called with each received message and each new ``Status``.
-        wait_for_server: Keep trying when the very first connection fails (the server may
-            not be up yet); ``False`` gives up at once, as a command-line client should.
-        **options: Passed on to websockets' ``connect`` (``max_size``, ``ssl``, ...).
+    ``Client`` (relay messages) and ``ChatClient`` (chat events) are the two kinds.
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class Client(AsyncStopOnExit):
         url: str,
         *,
         reconnect: Backoff | bool = True,
-        on_event: Listener | None = None,
+        on_event: Listener[E] | None = None,
         wait_for_server: bool = True,
         **options: Any,
     ) -> None:
@@ -120,11 +120,10 @@ class Client(AsyncStopOnExit):
         self.wait_for_server = wait_for_server
         self.backoff = Backoff() if reconnect is True else (reconnect or None)
         self.status = Status("connecting")
-        self.received: list[str | bytes] = []
         self.connections = 0
-        self._listeners: list[Listener] = [on_event] if on_event is not None else []
+        self._listeners: list[Listener[E]] = [on_event] if on_event is not None else []
         self._options = options
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queue: asyncio.Queue[E] = asyncio.Queue()
         self._connection: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -149,7 +148,7 @@ class Client(AsyncStopOnExit):
         address = connection.local_address
         return f"{address[0]}:{address[1]}"
 
-    def listen(self, listener: Listener) -> None:
+    def listen(self, listener: Listener[E]) -> None:
         """Call ``listener`` with every later event, on the client's loop."""
         self._listeners.append(listener)
 
@@ -166,7 +165,7 @@ class Client(AsyncStopOnExit):
         if self.status.state == "closed":
             raise ConnectionError(f"could not connect to {self.url}: {self.status}")
 
-    async def send(self, message: str | bytes) -> None:
+    async def send(self, message: Message) -> None:
         """Send one message.
 
         Raises:
@@ -176,8 +175,8 @@ class Client(AsyncStopOnExit):
             raise NotConnectedError(f"not connected to {self.url} ({self.status})")
         await self._connection.send(message)
 
-    async def recv(self, timeout: float | None = None) -> Any:
-        """Return the next received message (a chat client returns server events)."""
+    async def recv(self, timeout: float | None = None) -> E:
+        """Return the next received item: a message (``Client``) or a chat event."""
         async with asyncio.timeout(timeout):
             return await self._queue.get()
 
@@ -217,12 +216,11 @@ class Client(AsyncStopOnExit):
     async def on_open(self, connection: ClientConnection) -> None:
         """Run right after each (re)connection; the chat client joins here."""
 
-    def on_message(self, message: str | bytes) -> None:
-        """Handle one received message; the relay client records and queues it."""
-        self.received.append(message)
-        self.emit(message)
+    def on_message(self, message: Message) -> None:
+        """Handle one received message: turn it into an item and ``emit`` it."""
+        raise NotImplementedError
 
-    def emit(self, event: Any) -> None:
+    def emit(self, event: E | Status) -> None:
         """Queue ``event`` for ``recv`` (unless a ``Status``), tell listeners, wake ``wait_for``."""
         if not isinstance(event, Status):
             self._queue.put_nowait(event)
@@ -287,6 +285,45 @@ class Client(AsyncStopOnExit):
             return exc  # never connected, and told not to wait: say so now
         return process_exception(exc)  # websockets' own rule: network errors, 5xx
 
-    def _delays(self) -> Any:
+    def _delays(self) -> Generator[float]:
         assert self.backoff is not None
         return self.backoff.delays()
+
+
+class Client(BaseClient[Message]):
+    """Connect to a WebSocket server, keep receiving, and reconnect when it is worth it.
+
+    Received messages and status changes are kept (``received``, ``status``), put on a
+    queue for ``recv``, and passed to ``on_event`` (called on the client's loop).
+
+    Args:
+        url: A ``ws://`` or ``wss://`` URL.
+        reconnect: A ``Backoff``, ``True`` for the default one, or ``False`` for none.
+        on_event: Called with each received message and each new ``Status``.
+        wait_for_server: Keep trying when the very first connection fails (the server may
+            not be up yet); ``False`` gives up at once, as a command-line client should.
+        **options: Passed on to websockets' ``connect`` (``max_size``, ``ssl``, ...).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        reconnect: Backoff | bool = True,
+        on_event: Listener[Message] | None = None,
+        wait_for_server: bool = True,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            url,
+            reconnect=reconnect,
+            on_event=on_event,
+            wait_for_server=wait_for_server,
+            **options,
+        )
+        self.received: list[Message] = []
+
+    def on_message(self, message: Message) -> None:
+        """Record one received message and queue it for ``recv``."""
+        self.received.append(message)
+        self.emit(message)

@@ -7,15 +7,17 @@ terminal; ``TerminalView`` only writes its lines. Every peer-sent string goes th
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TextIO
 
 from ..core.display import describe_binary, printable
+from .chatclient import names
 from .client import Status
+from .transcript import Report
 
 __all__ = ["TerminalView", "format_event"]
 
 
-def format_event(event: Any) -> str | None:
+def format_event(event: Report) -> str | None:
     """Return the line to print for a client event, or ``None`` to print nothing.
 
     Args:
@@ -34,7 +36,7 @@ def format_event(event: Any) -> str | None:
         to = event.get("to")
         return f"{name} → {printable(str(to))}: {text}" if to else f"{name}: {text}"
     if kind == "welcome":
-        online = ", ".join(printable(n) for n in event.get("online", []))
+        online = ", ".join(printable(n) for n in names(event, "online"))
         reset = " (history was reset)" if event.get("reset") else ""
         return f"* joined as {name}; online: {online}{reset}"
     if kind in ("joined", "left"):
@@ -51,7 +53,7 @@ class TerminalView:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def show(self, event: Any) -> None:
+    def show(self, event: Report) -> None:
         """Print the line for ``event``, if it has one."""
         line = format_event(event)
         if line is not None:

@@ -28,13 +28,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from ..core.codes import FINAL
 from ..core.display import describe_binary, printable
-from .client import Status
+from .chatclient import Event, names
+from .client import Message, Status
 
-__all__ = ["MARKS", "Kind", "Line", "Transcript"]
+__all__ = ["MARKS", "Kind", "Line", "Report", "Transcript"]
+
+#: What a client reports to its listeners: a relay message, a chat event or a new status.
+Report = Message | Event | Status
 
 Kind = Literal["local", "peer", "system", "error"]
 
@@ -210,7 +214,7 @@ class Transcript:
         """
         self._change(printable(status), [Line("system", printable(note)) for note in notes])
 
-    def record(self, event: Any) -> None:
+    def record(self, event: Report) -> None:
         """Apply one thing a client reported: a ``Status``, a relay message or a chat event.
 
         Args:
@@ -228,12 +232,12 @@ class Transcript:
             self.peer(event)
         elif isinstance(event, bytes | bytearray):
             self.peer(describe_binary(bytes(event)))
-        elif isinstance(event, Mapping):
+        elif isinstance(event, dict):
             self._record_chat(event)
-        else:
+        else:  # a listener may be handed anything: say so rather than drop it
             self.error(f"unexpected event {type(event).__name__}")
 
-    def _record_chat(self, event: Mapping[str, Any]) -> None:
+    def _record_chat(self, event: Event) -> None:
         kind = event.get("type")
         name = str(event.get("name", "?"))
         if kind == "message":
@@ -244,7 +248,7 @@ class Transcript:
                 self.peer(f"{name}: {text}" if to is None else f"{name} (to you): {text}")
         elif kind == "welcome":
             self.name = name  # the server's spelling of our name
-            online = ", ".join(map(str, event.get("online", [])))
+            online = ", ".join(names(event, "online"))
             self.system(f"joined as {name}; online: {online}")
             if event.get("reset"):
                 self.system("history reset: messages from before may be missing")

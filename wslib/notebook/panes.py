@@ -41,7 +41,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..client.chatclient import ChatClient
 from ..client.client import Backoff, Client, Status
-from ..client.transcript import Kind, Line, Transcript
+from ..client.transcript import Kind, Line, Report, Transcript
 from ..core.display import printable
 from ..sync import runtime
 from ..sync.background import BackgroundServer
@@ -150,7 +150,7 @@ class ChatPane(View):
             url = target
         self.name, self.mode, self.url = name, mode, url
         self.transcript = Transcript(name, keep=keep)
-        self.client: Client = (
+        self.client: Client | ChatClient = (
             ChatClient(url, name, reconnect=reconnect)
             if mode == "chat"
             else Client(url, reconnect=reconnect)
@@ -297,7 +297,7 @@ class ChatPane(View):
         self.input.value = ""  # this commit runs _take again, which finds nothing
         self.send(text)
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: Report) -> None:
         self.transcript.record(event)
         if isinstance(event, Status) and event.state == "closed":
             runtime.forget(self)  # closed for good: nothing left for stop_all to stop

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
 from ..core.lifetime import StopOnExit
+from ..server.logbook import LogBook
 from ..server.server import DEFAULT_HOST, DEFAULT_PORT, Server
 from . import runtime
 
@@ -62,7 +63,7 @@ class BackgroundServer(StopOnExit):
         return self.server.port
 
     @property
-    def log(self) -> Any:
+    def log(self) -> LogBook:
         """Return the server's ``LogBook``."""
         return self.server.log
 

@@ -18,20 +18,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from ..client.chatclient import ChatClient
-from ..client.client import Client, Status
+from ..client.chatclient import ChatClient, Event
+from ..client.client import BaseClient, Client, Message, Status
 from ..core.lifetime import StopOnExit
 from . import runtime
 
 __all__ = ["SyncChatClient", "SyncClient"]
 
-C = TypeVar("C", bound=Client)
+E = TypeVar("E")
 
 _SETTLE_TIMEOUT = 10.0
 
 
-class _Blocking(StopOnExit, Generic[C]):
-    def __init__(self, client: C, timeout: float | None) -> None:
+class _Blocking(StopOnExit, Generic[E]):
+    def __init__(self, client: BaseClient[E], timeout: float | None) -> None:
         self.client = client
         runtime.run(client.start(timeout), None if timeout is None else timeout + 1)
         runtime.remember(self)
@@ -41,7 +41,7 @@ class _Blocking(StopOnExit, Generic[C]):
         """Return the connection's status."""
         return self.client.status
 
-    def recv(self, timeout: float | None = None) -> Any:
+    def recv(self, timeout: float | None = None) -> E:
         """Block until the next received item and return it.
 
         Raises:
@@ -69,7 +69,7 @@ class _Blocking(StopOnExit, Generic[C]):
         runtime.forget(self)
 
 
-class SyncClient(_Blocking[Client]):
+class SyncClient(_Blocking[Message]):
     """Connect to a relay (or any WebSocket server) and block on each call.
 
     Args:
@@ -78,11 +78,13 @@ class SyncClient(_Blocking[Client]):
         **options: Passed on to ``Client`` (``reconnect``, ``on_event``, ...).
     """
 
+    client: Client
+
     def __init__(self, url: str, *, timeout: float | None = 10.0, **options: Any) -> None:
         super().__init__(Client(url, **options), timeout)
 
     @property
-    def received(self) -> list[str | bytes]:
+    def received(self) -> list[Message]:
         """Return every message received so far."""
         return list(self.client.received)
 
@@ -91,7 +93,7 @@ class SyncClient(_Blocking[Client]):
         runtime.run(self.client.send(message))
 
 
-class SyncChatClient(_Blocking[ChatClient]):
+class SyncChatClient(_Blocking[Event]):
     """Join the kit's chat as ``name`` and block on each call.
 
     Args:
@@ -101,6 +103,8 @@ class SyncChatClient(_Blocking[ChatClient]):
         **options: Passed on to ``ChatClient``.
     """
 
+    client: ChatClient
+
     def __init__(
         self, url: str, name: str, *, timeout: float | None = 10.0, **options: Any
     ) -> None:
@@ -108,7 +112,7 @@ class SyncChatClient(_Blocking[ChatClient]):
         self.wait_for(lambda: self.client.joined or bool(self.client.errors), timeout)
 
     @property
-    def messages(self) -> list[dict[str, Any]]:
+    def messages(self) -> list[Event]:
         """Return the chat messages seen so far, each once, in order."""
         return list(self.client.messages)
 
