@@ -10,10 +10,11 @@ from __future__ import annotations
 import io
 import json
 import re
+from typing import Any
 
 import pytest
 from support import TIMEOUT, recv_json, run_async
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from wslib import ChatClient, Server, Status
 from wslib.client.terminal import format_event
@@ -32,7 +33,9 @@ HOSTILE_TEXTS = [
     "👩‍👩‍👧‍👦" * 500,
 ]
 
-HOSTILE_NAMES = ["<b>boss</b>", "</script><script>x()", "evil\u202egnp.exe", "&amp;&lt;"]
+# A bidi override ("evil\u202egnp.exe") is no longer a name at all: it is refused as
+# bad_name, with the other invisible characters (tests/test_protocol.py).
+HOSTILE_NAMES = ["<b>boss</b>", "</script><script>x()", "z\u0336a\u0336p", "&amp;&lt;"]
 
 # What must never reach a terminal or a log: C0 and C1 controls (a tab is harmless), DEL,
 # bidi embeddings, overrides and isolates, and lone surrogates.
@@ -71,7 +74,7 @@ def test_hostile_messages_and_names_reach_the_stdout_log_as_one_safe_line_each()
     assert sum(line.startswith("Received message: ") for line in lines) == len(HOSTILE_TEXTS)
     assert "Received message: <script>alert('hi')</script> (chat, from <b>boss</b>)" in lines
     assert any("\\x1b[2J\\x1b[H\\x1b[31mthe screen is mine" in line for line in lines)
-    assert any("evil\\u202egnp.exe" in line for line in lines)
+    assert any("invoice\\u202efdp.exe" in line for line in lines)
 
 
 def test_hostile_relay_messages_reach_the_stdout_log_as_one_safe_line_each() -> None:
@@ -149,5 +152,39 @@ def test_nul_and_lone_surrogates_get_an_error_event_and_break_nothing(
             await witness.send("still fine")
             await witness.wait_for(lambda: len(witness.messages) == 1, TIMEOUT)
             assert [m["text"] for m in witness.messages] == ["still fine"]
+
+    run_async(body())
+
+
+def test_look_alike_and_invisible_names_are_refused_while_the_owner_chats() -> None:
+    """With alice online, "alice\u200b" gets bad_name and "\u0430lice" (Cyrillic a)
+    name_taken; alice and bob keep chatting and nothing acknowledged is lost."""
+
+    async def join(url: str, name: str) -> tuple[ClientConnection, dict[str, Any]]:
+        connection = await connect(url)
+        await connection.send(json.dumps({"type": "join", "v": 1, "name": name}))
+        return connection, await recv_json(connection)
+
+    async def body() -> None:
+        async with (
+            Server(port=0) as server,
+            ChatClient(server.chat_url, "alice", reconnect=False) as alice,
+            ChatClient(server.chat_url, "bob", reconnect=False) as bob,
+        ):
+            await alice.wait_for(lambda: alice.joined, TIMEOUT)
+            await bob.wait_for(lambda: bob.joined, TIMEOUT)
+            for name, code in [
+                ("alice\u200b", "bad_name"),
+                ("ali\u2060ce", "bad_name"),
+                ("\u0430lice", "name_taken"),
+                ("\u0391LICE", "name_taken"),
+            ]:
+                connection, reply = await join(server.chat_url, name)
+                assert (reply["type"], reply["code"]) == ("error", code), name
+                await connection.close()
+            await alice.send("still me")
+            await bob.wait_for(lambda: [m["text"] for m in bob.messages] == ["still me"], TIMEOUT)
+            await alice.wait_for(lambda: not alice.pending, TIMEOUT)
+            assert sorted(bob.online) == ["alice", "bob"]
 
     run_async(body())

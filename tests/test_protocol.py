@@ -270,3 +270,59 @@ def test_new_token_is_fresh_and_url_safe() -> None:
     tokens = {new_token() for _ in range(100)}
     assert len(tokens) == 100
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", token) for token in tokens)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alice\u200b",  # zero-width space
+        "al\u200dice",  # zero-width joiner between letters
+        "\u2060alice",  # word joiner
+        "ali\u00adce",  # soft hyphen
+        "evil\u202egnp",  # right-to-left override
+        "alice\ufe0f",  # variation selector after a letter
+        "\u3164",  # Hangul filler
+        "a\u2800b",  # braille blank
+        "a\U000e0041",  # tag letter
+        "a\ue000",  # private use
+        "a\u0378",  # unassigned
+    ],
+)
+def test_names_with_invisible_characters_are_refused(name: str) -> None:
+    """Format, default-ignorable, private-use and unassigned characters make a bad_name."""
+    error = refused(join(name=name))
+    assert error.code == "bad_name"
+    assert "invisible" in str(error)
+
+
+@pytest.mark.parametrize("name", ["\u2764\ufe0f bea", "\U0001f469\u200d\U0001f4bb", "Zoë"])
+def test_emoji_may_keep_their_joiners_and_selectors(name: str) -> None:
+    """A zero-width joiner or emoji selector right after a symbol is part of an emoji: kept."""
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    [
+        "\u0430lice",  # Cyrillic a
+        "ali\u0441\u0435",  # Cyrillic es and ie
+        "\u0391LICE",  # Greek capital alpha
+        "\u0251lice",  # Latin alpha
+        "al\u0456ce",  # Cyrillic i
+        "alice\u200b",  # invisible, should it ever get past check_name
+        "ALICE",
+        "\uff41\uff4c\uff49\uff43\uff45",  # full width
+    ],
+)
+def test_look_alike_names_share_the_key_of_the_latin_name(lookalike: str) -> None:
+    """Names that look like "alice" (other scripts' letters, width, case) have its key."""
+    assert name_key(lookalike) == name_key("alice")
+
+
+def test_different_names_keep_different_keys() -> None:
+    """The skeleton only merges look-alikes: other names, scripts and spacing stay apart."""
+    keys = [
+        name_key(n) for n in ("alice", "alicia", "bob", "Алиса", "李雷", "ana maria", "anamaria")
+    ]
+    assert len(set(keys)) == len(keys)
+    assert name_key("ana  maria") == name_key("ana maria")

@@ -56,6 +56,52 @@ MAX_TOKEN = 128  # also the limit for ``last_id``
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 # Cc: C0/C1 controls and DEL; Zl/Zp: line and paragraph separators.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+# Characters a name may not hold because nobody can see them, or nobody knows what they
+# show: Cf (format: zero-width spaces and joiners, bidi marks, soft hyphen, tags), Co
+# (private use), Cn (unassigned), and the rest of Unicode's Default_Ignorable_Code_Point
+# set (UAX #44; UAX #31 section 2.3 keeps them out of identifiers): Hangul fillers,
+# combining grapheme joiner, variation selectors, Mongolian and Khmer invisibles. U+2800
+# (braille blank) is added: it is a symbol that shows as nothing. Two are allowed where
+# emoji need them, right after a symbol: the zero-width joiner of 👩‍💻 and the variation
+# selector that asks for the emoji form (❤️).
+_EMOJI_GLUE = frozenset("\u200d\ufe0f")
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Co", "Cn"})
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+    "\U000e0100-\U000e01ef]"
+)
+# Letters of other scripts that look like Latin ones, after case folding, mapped to the
+# Latin letter: the single-character part of the skeleton that Unicode's confusables data
+# defines (UTS #39 section 4), kept to the scripts most used for look-alike names:
+# Cyrillic, Greek, Armenian, and a few Latin variants (dotless i, script g, ...).
+_LOOKALIKES = str.maketrans(
+    {
+        **dict.fromkeys("\u0430\u0251\u03b1", "a"),  # Cyrillic, Latin, Greek
+        **dict.fromkeys("\u0432\u03b2", "b"),  # Cyrillic, Greek
+        **dict.fromkeys("\u0441\u03f2", "c"),  # Cyrillic, Greek
+        **dict.fromkeys("\u0501", "d"),  # Cyrillic
+        **dict.fromkeys("\u0435\u03b5", "e"),  # Cyrillic, Greek
+        **dict.fromkeys("\u0261\u0581", "g"),  # Latin, Armenian
+        **dict.fromkeys("\u04bb\u043d\u03b7\u0570", "h"),  # Cyrillic, Greek, Armenian
+        **dict.fromkeys("\u0456\u0131\u0269\u03b9\u0457", "i"),  # Cyrillic, Latin, Greek
+        **dict.fromkeys("\u0458\u0237\u03f3", "j"),  # Cyrillic, Latin, Greek
+        **dict.fromkeys("\u043a\u03ba", "k"),  # Cyrillic, Greek
+        **dict.fromkeys("\u04cf", "l"),  # Cyrillic
+        **dict.fromkeys("\u043c\u03bc", "m"),  # Cyrillic, Greek
+        **dict.fromkeys("\u0578", "n"),  # Armenian
+        **dict.fromkeys("\u043e\u03bf\u0585", "o"),  # Cyrillic, Greek, Armenian
+        **dict.fromkeys("\u0440\u03c1", "p"),  # Cyrillic, Greek
+        **dict.fromkeys("\u051b\u0566", "q"),  # Cyrillic, Armenian
+        **dict.fromkeys("\u0455", "s"),  # Cyrillic
+        **dict.fromkeys("\u0442\u03c4", "t"),  # Cyrillic, Greek
+        **dict.fromkeys("\u03c5\u057d", "u"),  # Greek, Armenian
+        **dict.fromkeys("\u03bd", "v"),  # Greek
+        **dict.fromkeys("\u051d\u03c9", "w"),  # Cyrillic, Greek
+        **dict.fromkeys("\u0445\u03c7", "x"),  # Cyrillic, Greek
+        **dict.fromkeys("\u0443\u03b3", "y"),  # Cyrillic, Greek
+        **dict.fromkeys("\u03b6", "z"),  # Greek
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +242,8 @@ def check_name(name: str) -> str:
 
     Raises:
         BadValueError: ``bad_name`` if it is empty, longer than ``MAX_NAME``, has spaces at
-            either end, or holds a control character.
+            either end, or holds a control character or an invisible one (format,
+            default-ignorable, private-use or unassigned: ``alice\u200b`` is refused).
     """
     if not name.strip():
         raise BadValueError("bad_name", "A name must not be empty.")
@@ -206,19 +253,40 @@ def check_name(name: str) -> str:
         raise BadValueError("bad_name", "A name must not start or end with a space.")
     if any(unicodedata.category(char) in _CONTROL_CATEGORIES for char in name):
         raise BadValueError("bad_name", "A name must not contain control characters.")
+    for before, char in zip(" " + name, name, strict=False):  # each char and the one before
+        if char in _EMOJI_GLUE and (
+            unicodedata.category(before) in ("So", "Sk") or before in _EMOJI_GLUE
+        ):
+            continue
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES or _INVISIBLE.match(char):
+            raise BadValueError(
+                "bad_name", f"A name must not contain invisible characters (U+{ord(char):04X})."
+            )
     return name
 
 
 def name_key(name: str) -> str:
-    """Return the form of ``name`` used to tell names apart, so "Alice" and "alice" clash.
+    """Return the form of ``name`` used to tell names apart, so names that look alike clash.
+
+    "Alice", "alice", the full-width "\uff21\uff2c\uff29\uff23\uff25" and "\u0430lice"
+    with a Cyrillic a (U+0430) all have the same key, so only one of them can be online at
+    a time.
 
     Args:
         name: A chat name.
 
     Returns:
-        The name after NFKC normalisation and case folding.
+        The name after NFKC normalisation, case folding, and mapping letters of other
+        scripts that look like Latin ones to those (a skeleton, as UTS #39 describes),
+        with invisible characters removed and runs of spaces made one.
     """
-    return unicodedata.normalize("NFKC", name).casefold()
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    visible = "".join(
+        c
+        for c in folded
+        if unicodedata.category(c) not in _INVISIBLE_CATEGORIES and not _INVISIBLE.match(c)
+    )
+    return " ".join(visible.translate(_LOOKALIKES).split())
 
 
 def welcome_event(
