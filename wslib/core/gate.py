@@ -101,7 +101,8 @@ class State:
         mode: What the server does on ``/`` (``"relay"`` or ``"echo"``), for the health check.
         token: The access token the server requires, or ``None`` for none.
         origins: Extra origins whose pages may connect (``Limits.origins``).
-        active: How many WebSocket connections are open.
+        active: How many connections hold a place ahead of this one: WebSockets open
+            and handshakes in progress (``wslib.server.admission``).
         max_connections: How many may be open at once.
         backplane: The backplane's status: ``"ok"`` or ``"degraded"``.
         hosts: The names besides loopback ones that requests may be sent to

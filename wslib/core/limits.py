@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RateLimiter", "connection_cap", "origin_allowed"]
 
 DEFAULT_MAX_CONNECTIONS = 20_000
-_RESERVED_DESCRIPTORS = 64  # for listening sockets, files, the kernel's own sockets
+# Kept free below the open-file limit: 64 for listening sockets, files and the loop's own,
+# and 64 more for connections past the cap that are told 503 (wslib.server.admission).
+_RESERVED_DESCRIPTORS = 128
 
 
 class RateLimiter:

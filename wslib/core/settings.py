@@ -11,7 +11,8 @@ setting                default      what happens past it
 ``drop_grace``         2 s          how long a dropped client gets to take its close frame
 ``chat_rate``          20/s, 40     chat messages (and typing) per second, burst; past it 1008
 ``relay_rate``         off          the article's relay had no rate limit; set one to get 1008
-``max_connections``    20,000       lowered below the descriptor limit; past it HTTP 503
+``max_connections``    20,000       counting handshakes in progress, lowered 128 below the
+                                    descriptor limit; past it HTTP 503 (wslib.server.admission)
 ``open_timeout``       10 s         a handshake not finished by then is closed
 ``ping_interval``      20 s         keepalive: how often the server pings
 ``ping_timeout``       20 s         a peer that does not answer a ping in time is closed (1011)

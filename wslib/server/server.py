@@ -43,6 +43,7 @@ from ..core.settings import Limits
 from ..exceptions import PortInUseError
 from ..storage.history import History, MemoryHistory, SqliteHistory
 from . import flowtap
+from .admission import AcceptErrors, Admission
 from .assets import pages
 from .backplane import Backplane, open_backplane
 from .fanout import fan_out, shed_handshake
@@ -136,6 +137,8 @@ class Server(AsyncStopOnExit):
         self._replay = replay
         self.limits = limits if limits is not None else Limits()
         self._max_connections = connection_cap(self.limits.max_connections)
+        self._admission = Admission(self._max_connections)
+        self._accept_errors: AcceptErrors | None = None
         self._active = 0
         self._server: _WsServer | None = None
         self._relay: Relay[ServerConnection] = Relay()
@@ -222,6 +225,7 @@ class Server(AsyncStopOnExit):
                 self.host,
                 self.port,
                 process_request=self._process_request,
+                create_connection=self._admission.connection_class(),
                 compression=None,
                 logger=logger,
                 max_size=(self.limits.max_size, self.limits.max_fragment),
@@ -244,6 +248,8 @@ class Server(AsyncStopOnExit):
             await self._server.wait_closed()
             self._server = None
             raise
+        self._accept_errors = AcceptErrors(asyncio.get_running_loop())
+        self._accept_errors.install()
         logger.info("serving %s", self.url)
         if not is_loopback(self.host):
             logger.warning(
@@ -260,6 +266,8 @@ class Server(AsyncStopOnExit):
         if server is None:
             return
         server.close(code=code, reason=reason)
+        if self._accept_errors is not None:
+            self._accept_errors.remove()
         await server.wait_closed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -279,11 +287,12 @@ class Server(AsyncStopOnExit):
     # -- routing ---------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        self._admission.requested(connection)
         state = gate.State(
             mode=self.mode,
             token=self.token,
             origins=self.limits.origins,
-            active=self._active,
+            active=self._admission.ahead(connection),
             max_connections=self._max_connections,
             backplane=self.backplane.status,
             hosts=self.allowed_hosts,
