@@ -107,10 +107,14 @@ def test_slowloris_past_the_descriptor_limit_cannot_lock_out_newcomers_or_bystan
                     await alice.wait_for(lambda: not alice.pending, TIMEOUT)
                     # Past the cap, a newcomer takes the place of a handshake older than
                     # HANDSHAKE_GRACE: it gets in, retrying meanwhile as clients do.
-                    async with ChatClient(chat, "carol") as carol:
+                    carol = ChatClient(chat, "carol")
+                    try:
+                        await carol.start(timeout=4 * TIMEOUT)
                         await carol.wait_for(lambda: carol.joined, 4 * TIMEOUT)
                         await carol.send("i got in")
                         await alice.wait_for(lambda: len(alice.messages) == 2, TIMEOUT)
+                    finally:
+                        await carol.stop()
                     assert await _health(port, time.monotonic() + 4 * TIMEOUT) == 200
                 finally:
                     for sock in crowd:
