@@ -114,7 +114,7 @@ def render_svg(chart: Chart, *, label_width: int = 40) -> str:
         parts.append(f'<circle cx="{x[row.source]}" cy="{y(n)}" r="2.5" fill="{colour}"/>')
         if row.label:
             parts.append(
-                f'<text class="label {row.kind}" x="{labels_x}" y="{y(n) + 4}"'
+                f'<text class="label {row.kind}" data-seq="{row.seq}" x="{labels_x}" y="{y(n) + 4}"'
                 f' fill="{colour}">{_text(row.label, label_width)}</text>'
             )
     parts.append("</svg>")

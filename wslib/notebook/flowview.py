@@ -44,10 +44,7 @@ __all__ = ["FlowDiagram"]
 T = TypeVar("T")
 
 _REDRAW = 0.1  # seconds: how long a burst may run before the diagram is drawn again
-_BOX = (
-    "max-height: {height}px; overflow: auto; display: flex; flex-direction: column-reverse;"
-    " border: 1px solid var(--jp-border-color1, #bbb); background: white;"
-)
+_BOX = "overflow-x: auto; border: 1px solid var(--jp-border-color1, #bbb); background: white;"
 
 
 class FlowDiagram(View):
@@ -59,8 +56,8 @@ class FlowDiagram(View):
         panes: Chat panes whose lanes to name (relay panes by their address).
         keep: How many steps the ``Flow`` keeps (when the diagram creates it).
         max_lanes: How many lanes of each server get a column; the rest share one.
-        max_rows: How many arrows the widget draws, newest last.
-        height: The widget's height in pixels; it scrolls, showing the newest arrows.
+        max_rows: How many arrows the widget draws: the newest steps, whole, below a line
+            that counts the earlier ones.
 
     Attributes:
         flow: The ``Flow`` the servers feed.
@@ -73,8 +70,7 @@ class FlowDiagram(View):
         panes: Iterable[View] = (),
         keep: int = 500,
         max_lanes: int = 6,
-        max_rows: int = 60,
-        height: int = 360,
+        max_rows: int = 16,
     ) -> None:
         if not servers:
             raise ValueError("give at least one server")
@@ -86,7 +82,6 @@ class FlowDiagram(View):
         ) or Flow(keep, hub=_hub_name(servers))
         self.widget = widgets.HTML(layout=widgets.Layout(max_width="100%"))
         self.widget.add_class("wslib-flow-view")
-        self._height = height
         self._lock = threading.Lock()
         self._pending = False
         self._named: dict[str, str] = {}
@@ -190,10 +185,7 @@ class FlowDiagram(View):
         self._name_lanes()
         chart = layout(self.flow.snapshot(), max_lanes=self.max_lanes, max_rows=self.max_rows)
         self.chart = chart
-        box = _BOX.format(height=self._height)
-        self.widget.value = (
-            f'<div class="wslib-flow-box" style="{box}"><div>{render_svg(chart)}</div></div>'
-        )
+        self.widget.value = f'<div class="wslib-flow-box" style="{_BOX}">{render_svg(chart)}</div>'
 
 
 def _address(client: object) -> str:
