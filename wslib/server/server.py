@@ -48,6 +48,7 @@ from .assets import pages
 from .backplane import Backplane, open_backplane
 from .fanout import fan_out, shed_handshake
 from .logbook import LogBook
+from .transportlog import ClosedSendWarnings
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Handler", "Mode", "Server"]
 
@@ -139,6 +140,7 @@ class Server(AsyncStopOnExit):
         self._max_connections = connection_cap(self.limits.max_connections)
         self._admission = Admission(self._max_connections)
         self._accept_errors: AcceptErrors | None = None
+        self._closed_sends = ClosedSendWarnings()
         self._active = 0
         self._server: _WsServer | None = None
         self._relay: Relay[ServerConnection] = Relay()
@@ -250,6 +252,7 @@ class Server(AsyncStopOnExit):
             raise
         self._accept_errors = AcceptErrors(asyncio.get_running_loop())
         self._accept_errors.install()
+        self._closed_sends.install()
         logger.info("serving %s", self.url)
         if not is_loopback(self.host):
             logger.warning(
@@ -266,11 +269,12 @@ class Server(AsyncStopOnExit):
         if server is None:
             return
         server.close(code=code, reason=reason)
-        if self._accept_errors is not None:
-            self._accept_errors.remove()
         await server.wait_closed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._accept_errors is not None:
+            self._accept_errors.remove()
+        self._closed_sends.remove()  # the closing handshakes are done: say what they cost
         await self.backplane.detach(self)
         if isinstance(self._history, SqliteHistory) and self._history_db:
             self._history.close()
