@@ -1,10 +1,12 @@
-"""Measure the Python cost of ``wslib.server.fanout.fan_out`` per delivery, without sockets.
+"""Measure the Python cost of the relay's fan-out per delivery, without sockets.
 
 The relay benchmarks time whole servers, and on a shared machine their noise hides a
-change of a few percent in the per-recipient loop. This script runs ``fan_out`` on real
-``ServerConnection`` objects whose transports throw the bytes away, so it times only the
-Python work: 64 messages to each of 100 connections per loop turn, as in the fan-out
-scenario. Give it several checkouts to compare them in one process, alternating.
+change of a few percent in the per-recipient loop. This script runs the fan-out of
+``wslib/server/fanout.py`` (``Fanout.publish``, as the relay calls it, or the older
+``fan_out`` function) on real ``ServerConnection`` objects whose transports throw the bytes
+away, so it times only the Python work: 64 messages from one sender to each of
+``--receivers`` connections per loop turn, as in the fan-out scenario. Give it several
+checkouts to compare them in one process, alternating.
 
 Usage::
 
@@ -19,6 +21,7 @@ import asyncio
 import importlib.util
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -48,8 +51,10 @@ class NullTransport(asyncio.Transport):
 
 
 def load(tree: Path) -> ModuleType:
-    """Import ``wslib/fanout.py`` from ``tree`` under a name of its own."""
-    path = tree / "wslib" / "fanout.py"
+    """Import the fan-out module from ``tree`` under a name of its own."""
+    path = tree / "wslib" / "server" / "fanout.py"
+    if not path.exists():
+        path = tree / "wslib" / "fanout.py"  # before the layout moved it
     spec = importlib.util.spec_from_file_location(f"fanout_{abs(hash(tree))}", path)
     assert spec is not None
     assert spec.loader is not None
@@ -66,19 +71,48 @@ def open_connection() -> ServerConnection:
     return connection
 
 
-async def measure(modules: dict[str, ModuleType], rounds: int, turns: int) -> None:
-    """Time each module's fan_out, alternating, and print ns per delivery."""
-    connections = [open_connection() for _ in range(100)]
+class Members:
+    """A fixed group for ``Fanout.publish``: the sender first, then the receivers."""
+
+    version = 0
+
+    def __init__(self, members: list[ServerConnection]) -> None:
+        self.members = members
+
+
+def one_turn(module: ModuleType, group: Members) -> Callable[[], None]:
+    """Return a function that fans out one turn's 64 messages with ``module``."""
+    sender, receivers = group.members[0], group.members[1:]
+    if hasattr(module, "Fanout"):
+        fanout = module.Fanout()
+
+        def publish() -> None:
+            for _ in range(64):
+                fanout.publish(group, MESSAGE, sender=sender, limit=1 << 20)
+            fanout.flush()
+
+        return publish
+    flush = getattr(module, "flush", lambda: None)  # older versions wrote at once
+
+    def fan_out() -> None:
+        for _ in range(64):
+            module.fan_out(receivers, MESSAGE, 1 << 20)
+        flush()
+
+    return fan_out
+
+
+async def measure(modules: dict[str, ModuleType], rounds: int, turns: int, receivers: int) -> None:
+    """Time each module's fan-out, alternating, and print ns per delivery."""
+    group = Members([open_connection() for _ in range(receivers + 1)])
+    turn = {name: one_turn(module, group) for name, module in modules.items()}
     results: dict[str, list[float]] = {name: [] for name in modules}
     for _ in range(rounds):
-        for name, module in modules.items():
-            flush = getattr(module, "flush", lambda: None)  # older versions wrote at once
+        for name in modules:
             start = time.perf_counter()
             for _ in range(turns):
-                for _ in range(64):
-                    module.fan_out(connections, MESSAGE, 1 << 20)
-                flush()
-            results[name].append((time.perf_counter() - start) / (turns * 64 * 100) * 1e9)
+                turn[name]()
+            results[name].append((time.perf_counter() - start) / (turns * 64 * receivers) * 1e9)
     for name, values in results.items():
         print(
             f"{name}: {statistics.median(values):.0f} ns per delivery "
@@ -92,9 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("trees", nargs="*", type=Path, default=[Path(".")])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--receivers", type=int, default=100)
     args = parser.parse_args(argv)
     modules = {str(tree): load(tree.resolve()) for tree in args.trees}
-    asyncio.run(measure(modules, args.rounds, args.turns))
+    asyncio.run(measure(modules, args.rounds, args.turns, args.receivers))
     return 0
 
 

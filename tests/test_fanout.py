@@ -1,6 +1,6 @@
 """Tests for fanout: the bytes are websockets' own, framed once, never sent to the slow.
 
-``fan_out`` writes pre-built frames straight to each transport, below websockets' public
+A ``Fanout`` writes pre-built frames straight to each transport, below websockets' public
 API, and holds them until the end of the loop turn so that a burst costs one write per
 recipient. These tests hold it to the bytes websockets' ``broadcast()`` writes for the same
 messages, on real ``ServerConnection`` objects whose transport is a recording stub, so that
@@ -10,11 +10,12 @@ a change in websockets that breaks the shortcut fails here first.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 from rawclient import RawClient, frame, until
-from support import recv, run_async
+from support import TIMEOUT, recv, run_async
 from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -22,10 +23,10 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
 
-import wslib.server.fanout
 import wslib.server.server
 from wslib import Server
-from wslib.server.fanout import FLUSH_AT, fan_out, flush, frame_bytes, shed_handshake
+from wslib.core.relay import PEER_PREFIX, Relay
+from wslib.server.fanout import FLUSH_AT, Fanout, frame_bytes, shed_handshake
 from wslib.teaching.frames import Opcode
 
 # Payload lengths on both sides of the 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
@@ -98,11 +99,12 @@ def test_fan_out_writes_the_same_bytes_as_broadcast(kind: str, size: int) -> Non
     message = message if kind == "text" else bytes(message) + b"\x07" * (size % 256)
 
     async def body() -> None:
+        fanout = Fanout()
         theirs, their_transport = connection()
         ours, our_transport = connection()
         broadcast([theirs], message)
-        assert fan_out([ours], message, None) == []
-        flush()
+        assert fanout.send([ours], message, None) == []
+        fanout.flush()
         assert our_transport.written == their_transport.written
         assert len(our_transport.chunks) == 1
 
@@ -113,9 +115,10 @@ def test_fan_out_frames_a_message_once_for_all_recipients() -> None:
     """Every recipient is handed the very same bytes object: the frame is built once."""
 
     async def body() -> None:
+        fanout = Fanout()
         pairs = [connection() for _ in range(5)]
-        fan_out([conn for conn, _ in pairs], "hello, all", None)
-        flush()
+        fanout.send([conn for conn, _ in pairs], "hello, all", None)
+        fanout.flush()
         chunks = [transport.chunks[0] for _, transport in pairs]
         assert all(chunk is chunks[0] for chunk in chunks)
         assert chunks[0] == frame_bytes("hello, all")
@@ -128,10 +131,11 @@ def test_fan_out_skips_connections_that_are_not_open(state: State) -> None:
     """A connection still opening, closing or closed gets nothing and is not called slow."""
 
     async def body() -> None:
+        fanout = Fanout()
         shut, shut_transport = connection(state=state)
         open_, open_transport = connection()
-        assert fan_out([shut, open_], "hi", 1024) == []
-        flush()
+        assert fanout.send([shut, open_], "hi", 1024) == []
+        fanout.flush()
         assert shut_transport.chunks == []
         assert open_transport.written == frame_bytes("hi")
 
@@ -142,10 +146,11 @@ def test_fan_out_skips_a_connection_in_the_middle_of_a_fragmented_message() -> N
     """A connection busy sending a fragmented message is skipped, as broadcast() does."""
 
     async def body() -> None:
+        fanout = Fanout()
         busy, busy_transport = connection()
         busy.send_in_progress = asyncio.get_running_loop().create_future()
-        assert fan_out([busy], "hi", None) == []
-        flush()
+        assert fanout.send([busy], "hi", None) == []
+        fanout.flush()
         assert busy_transport.chunks == []
 
     run_async(body())
@@ -155,10 +160,11 @@ def test_fan_out_leaves_out_and_returns_connections_over_the_limit() -> None:
     """A backlog over the limit means no write and a place in the returned list; at it, a write."""
 
     async def body() -> None:
+        fanout = Fanout()
         over, over_transport = connection(backlog=1025)
         at, at_transport = connection(backlog=1024)
-        assert fan_out([over, at], "hi", 1024) == [over]
-        flush()
+        assert fanout.send([over, at], "hi", 1024) == [over]
+        fanout.flush()
         assert over_transport.chunks == []
         assert at_transport.written == frame_bytes("hi")
 
@@ -169,9 +175,10 @@ def test_fan_out_without_a_limit_writes_whatever_the_backlog() -> None:
     """With ``limit=None`` nobody is skipped for being slow."""
 
     async def body() -> None:
+        fanout = Fanout()
         slow, transport = connection(backlog=10**9)
-        assert fan_out([slow], b"\x00", None) == []
-        flush()
+        assert fanout.send([slow], b"\x00", None) == []
+        fanout.flush()
         assert transport.written == frame_bytes(b"\x00")
 
     run_async(body())
@@ -181,14 +188,15 @@ def test_fan_out_defers_to_broadcast_when_an_extension_was_negotiated() -> None:
     """With permessage-deflate on a connection, the bytes are broadcast()'s compressed ones."""
 
     async def body() -> None:
+        fanout = Fanout()
         theirs, their_transport = connection()
         ours, our_transport = connection()
         for conn in (theirs, ours):
             conn.protocol.extensions = [PerMessageDeflate(False, False, 15, 15)]
         message = "compress me " * 50
         broadcast([theirs], message)
-        fan_out([ours], message, None)
-        flush()
+        fanout.send([ours], message, None)
+        fanout.flush()
         assert our_transport.written == their_transport.written
         assert our_transport.written != frame_bytes(message)
 
@@ -200,13 +208,14 @@ def test_a_burst_in_one_turn_is_one_write_of_broadcasts_bytes() -> None:
     messages: list[str | bytes] = ["one", b"\x02", "three " * 40, ""]
 
     async def body() -> None:
+        fanout = Fanout()
         theirs, their_transport = connection()
         pairs = [connection() for _ in range(3)]
         for message in messages:
             broadcast([theirs], message)
-            fan_out([conn for conn, _ in pairs], message, None)
+            fanout.send([conn for conn, _ in pairs], message, None)
         assert all(transport.chunks == [] for _, transport in pairs)  # held until the turn ends
-        flush()
+        fanout.flush()
         for _, transport in pairs:
             assert transport.chunks == [their_transport.written]
 
@@ -214,11 +223,12 @@ def test_a_burst_in_one_turn_is_one_write_of_broadcasts_bytes() -> None:
 
 
 def test_held_frames_are_written_before_the_next_callback_runs() -> None:
-    """Without a flush() call, the frames go out when the loop turn that queued them ends."""
+    """Without a fanout.flush() call, the frames go out when the loop turn that queued them ends."""
 
     async def body() -> None:
+        fanout = Fanout()
         conn, transport = connection()
-        fan_out([conn], "later", None)
+        fanout.send([conn], "later", None)
         turn_over = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().call_soon(turn_over.set_result, None)  # queued after the flush
         await turn_over
@@ -231,33 +241,41 @@ def test_held_frames_are_dropped_once_the_connection_starts_closing() -> None:
     """No data frame follows a close frame: a connection closing before the flush gets none."""
 
     async def body() -> None:
+        fanout = Fanout()
         conn, transport = connection()
-        fan_out([conn], "too late", None)
+        fanout.send([conn], "too late", None)
         conn.protocol.state = CLOSING  # as if a close frame went out in this same turn
-        flush()
+        fanout.flush()
         assert transport.chunks == []
 
     run_async(body())
 
 
-def test_a_loop_closed_before_its_flush_is_not_kept() -> None:
-    """Frames held on a loop that closed before flushing them are forgotten, with the loop."""
+def test_a_fanout_used_on_a_new_loop_forgets_what_a_stopped_loop_held() -> None:
+    """Frames held on a loop that stopped before flushing them never reach a later loop."""
+    fanout = Fanout()
     loop = asyncio.new_event_loop()
+    stale, stale_transport = [], []
 
     def hold_then_stop() -> None:
-        fan_out([connection()[0]], "never sent", None)
+        conn, transport = connection()
+        stale.append(conn)
+        stale_transport.append(transport)
+        fanout.send([conn], "never sent", None)
         loop.stop()  # this turn is the last: the flush, queued for the next, never runs
 
     loop.call_soon(hold_then_stop)
     loop.run_forever()
     loop.close()
-    assert loop in wslib.server.fanout._held
 
     async def body() -> None:
-        fan_out([], "on another loop", None)
-        assert loop not in wslib.server.fanout._held
+        conn, transport = connection()
+        fanout.send([conn], "on another loop", None)
+        fanout.flush()
+        assert transport.written == frame_bytes("on another loop")
 
     run_async(body())
+    assert stale_transport[0].chunks == []
 
 
 def test_frames_are_written_at_once_when_held_bytes_reach_flush_at() -> None:
@@ -265,11 +283,12 @@ def test_frames_are_written_at_once_when_held_bytes_reach_flush_at() -> None:
     message = "x" * (FLUSH_AT // 4)
 
     async def body() -> None:
+        fanout = Fanout()
         conn, transport = connection()
         for _ in range(4):
-            fan_out([conn], message, None)
-        assert transport.written == frame_bytes(message) * 4  # no flush() needed
-        fan_out([conn], "big " * FLUSH_AT, None)  # alone past FLUSH_AT: written at once
+            fanout.send([conn], message, None)
+        assert transport.written == frame_bytes(message) * 4  # no fanout.flush() needed
+        fanout.send([conn], "big " * FLUSH_AT, None)  # alone past FLUSH_AT: written at once
         assert transport.written.endswith(frame_bytes("big " * FLUSH_AT))
 
     run_async(body())
@@ -281,15 +300,204 @@ def test_the_limit_counts_frames_held_in_this_turn() -> None:
     size = len(frame_bytes(message))
 
     async def body() -> None:
+        fanout = Fanout()
         conn, transport = connection(backlog=size)
         limit = 2 * size  # room for the backlog and one held frame, not two
-        assert fan_out([conn], message, limit) == []
-        assert fan_out([conn], message, limit) == []  # backlog + 1 held = limit: still in
-        assert fan_out([conn], message, limit) == [conn]  # backlog + 2 held > limit: out
-        flush()
+        assert fanout.send([conn], message, limit) == []
+        assert fanout.send([conn], message, limit) == []  # backlog + 1 held = limit: still in
+        assert fanout.send([conn], message, limit) == [conn]  # backlog + 2 held > limit: out
+        fanout.flush()
         assert transport.written == frame_bytes(message) * 2
 
     run_async(body())
+
+
+def group(size: int) -> tuple[Relay[ServerConnection], list[TransportStub]]:
+    """Return a relay whose ``size`` members are stub connections, and their transports."""
+    relay: Relay[ServerConnection] = Relay()
+    transports = []
+    for _ in range(size):
+        conn, transport = connection()
+        relay.join(conn)
+        transports.append(transport)
+    return relay, transports
+
+
+def test_publish_writes_broadcasts_bytes_to_every_member_but_the_sender() -> None:
+    """A turn's messages reach each other member as one write of broadcast()'s bytes."""
+    messages: list[str | bytes] = ["one", b"\x02", "three " * 40, "", text_of(70_000)]
+
+    async def body() -> None:
+        fanout = Fanout()
+        theirs, their_transport = connection()
+        relay, transports = group(4)
+        sender = relay.members[0]
+        for message in messages[:-1]:
+            broadcast([theirs], message)
+            fanout.publish(relay, message, sender=sender, limit=None)
+        assert all(t.chunks == [] for t in transports)  # held until the turn ends
+        fanout.flush()
+        assert transports[0].chunks == []  # the sender gets none of its own
+        for transport in transports[1:]:
+            assert transport.chunks == [their_transport.written]
+        assert all(t.chunks[0] is transports[1].chunks[0] for t in transports[1:])  # joined once
+
+    run_async(body())
+
+
+def test_publish_gives_each_sender_the_others_frames_in_order() -> None:
+    """With several senders in one turn, each member gets everyone else's frames, in order."""
+
+    async def body() -> None:
+        fanout = Fanout()
+        relay, transports = group(4)
+        members = relay.members
+        sent = [(members[i % 3], f"m{n} from {i % 3}") for n, i in enumerate(range(12))]
+        for sender, message in sent:
+            fanout.publish(relay, message, sender=sender, limit=None)
+        fanout.publish(relay, "from elsewhere", sender=None, limit=None)  # e.g. the backplane
+        fanout.flush()
+        for member, transport in zip(members, transports, strict=True):
+            wanted = [m for s, m in sent if s is not member] + ["from elsewhere"]
+            assert transport.chunks == [b"".join(frame_bytes(m) for m in wanted)]
+
+    run_async(body())
+
+
+def test_publish_sends_nothing_sent_before_a_join_to_the_newcomer() -> None:
+    """Who receives a message is fixed when it is published, even within one turn."""
+
+    async def body() -> None:
+        fanout = Fanout()
+        relay, (old,) = group(1)
+        fanout.publish(relay, "before", sender=None, limit=None)
+        newcomer, new_transport = connection()
+        relay.join(newcomer)
+        fanout.publish(relay, "after", sender=None, limit=None)
+        fanout.flush()
+        assert old.written == frame_bytes("before") + frame_bytes("after")
+        assert new_transport.written == frame_bytes("after")
+
+    run_async(body())
+
+
+def test_publish_skips_members_that_are_closing_or_busy() -> None:
+    """A member that started closing, or is mid-fragment, gets nothing, as with broadcast()."""
+
+    async def body() -> None:
+        fanout = Fanout()
+        relay, transports = group(3)
+        closing, busy, _ = relay.members
+        busy.send_in_progress = asyncio.get_running_loop().create_future()
+        fanout.publish(relay, "hi", sender=None, limit=None)
+        closing.protocol.state = CLOSING  # a close frame went out in this same turn
+        fanout.flush()
+        assert [t.written for t in transports] == [b"", b"", frame_bytes("hi")]
+
+    run_async(body())
+
+
+def test_publish_keeps_to_the_limit_and_reports_the_slow() -> None:
+    """A member gets each frame that starts within its limit, then is reported slow."""
+    message = "m" * 100
+    size = len(frame_bytes(message))
+
+    async def body() -> None:
+        slow: list[ServerConnection] = []
+        fanout = Fanout(on_slow=slow.append)
+        relay: Relay[ServerConnection] = Relay()
+        pairs = [connection(backlog=b) for b in (0, size, 3 * size)]
+        for conn, _ in pairs:
+            relay.join(conn)
+        for _ in range(3):
+            fanout.publish(relay, message, sender=None, limit=2 * size)
+        fanout.flush()
+        (_, roomy), (tight_conn, tight), (over_conn, over) = pairs
+        assert roomy.written == frame_bytes(message) * 3  # its backlog never passes the limit
+        assert tight.written == frame_bytes(message) * 2  # backlog + 1 held = limit: still in
+        assert over.chunks == []
+        assert slow == [tight_conn, over_conn]
+
+    run_async(body())
+
+
+def test_publish_writes_at_once_when_a_turn_reaches_flush_at() -> None:
+    """A burst to a group never waits in memory past FLUSH_AT bytes."""
+    message = "x" * (FLUSH_AT // 4)
+
+    async def body() -> None:
+        fanout = Fanout()
+        relay, (transport,) = group(1)
+        for _ in range(4):
+            fanout.publish(relay, message, sender=None, limit=None)
+        assert transport.written == frame_bytes(message) * 4  # no flush() needed
+
+    run_async(body())
+
+
+def test_publish_defers_to_broadcast_when_an_extension_was_negotiated() -> None:
+    """With permessage-deflate on a member, its bytes are broadcast()'s, one per message."""
+
+    async def body() -> None:
+        fanout = Fanout()
+        theirs, their_transport = connection()
+        relay, (transport,) = group(1)
+        for conn in (theirs, relay.members[0]):
+            conn.protocol.extensions = [PerMessageDeflate(False, False, 15, 15)]
+        for message in ("compress me " * 50, "and me " * 50):
+            broadcast([theirs], message)
+            fanout.publish(relay, message, sender=None, limit=None)
+        fanout.flush()
+        assert transport.written == their_transport.written
+
+    run_async(body())
+
+
+def test_two_servers_on_two_loops_in_two_threads_deliver_everything() -> None:
+    """Two servers, each on its own loop and thread, relay full-rate bursts without a loss."""
+    clients, count = 4, 300
+    start = threading.Barrier(2, timeout=TIMEOUT)
+    failures: list[BaseException] = []
+
+    async def chat() -> None:
+        async with Server(port=0) as server:
+            peers = [await connect(server.url, max_queue=None) for _ in range(clients)]
+            try:
+                await until(lambda: server.clients == clients)
+                await asyncio.to_thread(start.wait)  # both servers busy at the same time
+
+                async def blast(i: int) -> None:
+                    for n in range(count):
+                        await peers[i].send(f"{i} {n}")
+
+                async def check(i: int) -> None:
+                    seen = [0] * clients
+                    for _ in range((clients - 1) * count):
+                        text = await recv(peers[i])
+                        sender, n = map(int, text.removeprefix(PEER_PREFIX).split())
+                        assert sender != i, text
+                        assert n == seen[sender], text
+                        seen[sender] += 1
+
+                await asyncio.gather(*map(blast, range(clients)), *map(check, range(clients)))
+            finally:
+                for peer in peers:
+                    await peer.close()
+
+    def thread() -> None:
+        try:
+            run_async(chat())
+        except BaseException as exc:  # reported by the main thread below
+            failures.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=thread) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(8 * TIMEOUT)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
 
 
 def test_a_burst_from_one_sender_reaches_a_raw_client_in_order() -> None:

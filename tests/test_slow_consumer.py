@@ -2,8 +2,8 @@
 
 The server's side is what counts here: a stuck client may only ever see its connection
 vanish (1006). The tests measure the server's outgoing backlog for each connection right
-after every broadcast, by wrapping ``fan_out`` where the server calls it. The wrapper also
-shrinks the kernel send buffer of the server's end of a chosen connection, which Linux
+after every write, by wrapping ``Fanout._write``, which every write goes through. The
+wrapper also shrinks the kernel send buffer of the server's end of a chosen connection, which Linux
 otherwise grows to megabytes on loopback: its backlog then builds up after a few
 kilobytes, as on a slow network, and the tests need to send little.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Iterable
 
 import pytest
 from rawclient import RawClient, until
@@ -21,9 +20,9 @@ from support import TIMEOUT, run_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
 
-import wslib.server.server
 from wslib import ChatClient, Server
 from wslib.core.settings import Limits
+from wslib.server.fanout import Fanout
 
 KIB = 1024
 
@@ -34,27 +33,21 @@ class BacklogSpy:
     def __init__(self) -> None:
         self.peak: dict[int, int] = {}
         self.slow_ports: set[int] = set()
-        self._fan_out = wslib.server.server.fan_out
+        self._write = Fanout._write
 
     def slow_network(self, client_port: int) -> None:
         """Give the server's end of the connection from ``client_port`` a tiny send buffer."""
         self.slow_ports.add(client_port)
 
-    def __call__(
-        self, connections: Iterable[ServerConnection], message: str | bytes, limit: int | None
-    ) -> list[ServerConnection]:
-        recipients = list(connections)
-        for connection in recipients:
-            if connection.id.int not in self.peak:
-                self.peak[connection.id.int] = 0
-                if connection.remote_address[1] in self.slow_ports:
-                    sock = connection.transport.get_extra_info("socket")
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * KIB)
-        slow = self._fan_out(recipients, message, limit)
-        for connection in recipients:
-            queued = connection.transport.get_write_buffer_size()
-            self.peak[connection.id.int] = max(self.peak.get(connection.id.int, 0), queued)
-        return slow
+    def __call__(self, fanout: Fanout, connection: ServerConnection, data: bytes) -> None:
+        if connection.id.int not in self.peak:
+            self.peak[connection.id.int] = 0
+            if connection.remote_address[1] in self.slow_ports:
+                sock = connection.transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * KIB)
+        self._write(fanout, connection, data)
+        queued = connection.transport.get_write_buffer_size()
+        self.peak[connection.id.int] = max(self.peak[connection.id.int], queued)
 
     @property
     def highest(self) -> int:
@@ -66,7 +59,11 @@ class BacklogSpy:
 def backlog(monkeypatch: pytest.MonkeyPatch) -> BacklogSpy:
     """Measure the server's per-connection backlog for the duration of a test."""
     spy = BacklogSpy()
-    monkeypatch.setattr(wslib.server.server, "fan_out", spy)
+
+    def write(fanout: Fanout, connection: ServerConnection, data: bytes) -> None:
+        spy(fanout, connection, data)
+
+    monkeypatch.setattr(Fanout, "_write", write)
     return spy
 
 

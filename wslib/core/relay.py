@@ -17,7 +17,15 @@ from typing import Generic, TypeVar
 
 from .display import describe_binary, printable
 
-__all__ = ["DISCONNECT_LINE", "PEER_PREFIX", "RECEIVED_PREFIX", "Delivery", "Relay", "log_line"]
+__all__ = [
+    "DISCONNECT_LINE",
+    "PEER_PREFIX",
+    "RECEIVED_PREFIX",
+    "Delivery",
+    "Relay",
+    "log_line",
+    "relayed",
+]
 
 PEER_PREFIX = "Received message from peer: "
 RECEIVED_PREFIX = "Received message: "
@@ -49,19 +57,27 @@ class Relay(Generic[Member]):
 
     def __init__(self) -> None:
         self._members: dict[Member, None] = {}  # a dict keeps join order
+        self._version = 0
 
     @property
     def members(self) -> list[Member]:
         """Return the current members in the order they joined."""
         return list(self._members)
 
+    @property
+    def version(self) -> int:
+        """Return a number that changes whenever a member joins or leaves."""
+        return self._version
+
     def join(self, member: Member) -> None:
         """Add ``member``; it receives what others send from now on."""
         self._members[member] = None
+        self._version += 1
 
     def leave(self, member: Member) -> str:
         """Remove ``member`` and return the log line for its disconnect."""
-        self._members.pop(member, None)
+        if self._members.pop(member, 0) is None:
+            self._version += 1
         return DISCONNECT_LINE
 
     def receive(self, sender: Member, message: str | bytes) -> Delivery[Member]:
@@ -78,8 +94,12 @@ class Relay(Generic[Member]):
         recipients = list(self._members)  # copied and searched in C: cheap per message
         if sender in self._members:
             recipients.remove(sender)
-        payload = PEER_PREFIX + message if isinstance(message, str) else message
-        return Delivery(recipients, payload, log_line(message))
+        return Delivery(recipients, relayed(message), log_line(message))
+
+
+def relayed(message: str | bytes) -> str | bytes:
+    """Return what the relay sends on for ``message``: text prefixed, bytes unchanged."""
+    return PEER_PREFIX + message if isinstance(message, str) else message
 
 
 def log_line(message: str | bytes) -> str:

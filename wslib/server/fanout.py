@@ -1,20 +1,29 @@
-"""Send one message to many connections: frame it once, skip the slow, write once per turn.
+"""Send messages to many connections: frame each once, skip the slow, one write per turn.
 
 This is the only module that reaches below websockets' public API. websockets'
 ``broadcast()`` builds the same frame again for every recipient, queues it whatever the
 recipient's backlog, and writes it at once: one ``send()`` system call per recipient per
-message, which is where a busy relay spends most of its time. This module instead:
+message, which is where a busy relay spends most of its time. A ``Fanout``, which one
+server owns and uses on its own event loop, instead:
 
-1. serializes the frame once: server frames are never masked, so without extensions (the
+1. serializes each frame once: server frames are never masked, so without extensions (the
    kit turns compression off) every recipient gets the very same bytes;
-2. leaves out any connection whose bytes waiting to be sent already exceed ``limit``, and
-   returns those so the server can drop them (a client that stopped reading would
-   otherwise grow the server's memory without bound);
-3. holds the frames for each connection until the end of the current turn of the event
-   loop, then writes them with one ``transport.write()``: when a sender's burst of
-   messages arrives in one read, each recipient gets the burst in one system call. A
-   connection's frames go out early once they reach ``FLUSH_AT`` bytes, and are dropped
-   if the connection started closing meanwhile (no data may follow a close frame).
+2. holds the frames until the end of the current turn of the event loop, then gives each
+   recipient one ``transport.write()``: when a burst of messages arrives in one read,
+   each recipient gets the burst in one system call;
+3. leaves out any connection whose bytes waiting to be sent already exceed ``limit``, and
+   reports it to ``on_slow`` so the server can drop it (a client that stopped reading
+   would otherwise grow the server's memory without bound); frames held for a connection
+   that started closing meanwhile are dropped (no data may follow a close frame).
+
+Two ways in. ``publish()`` is the relay's: a message to every member of a group but its
+sender. A turn's messages to one group are kept as one list of frames, joined once at the
+end of the turn; each member gets the joined bytes, or, if it sent some of them, the
+joined bytes without its own: the work per turn grows with messages + recipients, not
+their product. ``send()`` is for explicit recipient lists (the chat): it holds frames per
+connection, so its work grows with messages x recipients. Either way a turn holds at most
+``FLUSH_AT`` bytes for one group or connection before writing them, so a huge burst
+cannot hold back the first write.
 
 What it relies on, checked by tests/test_fanout.py against websockets' own
 ``broadcast()``: ``connection.protocol.state``, ``connection.send_in_progress``,
@@ -30,35 +39,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
-__all__ = ["FLUSH_AT", "fan_out", "flush", "frame_bytes", "shed_handshake"]
+__all__ = ["FLUSH_AT", "Fanout", "Group", "frame_bytes", "shed_handshake"]
 
 logger = logging.getLogger("wslib.fanout")
 
-# Frames held for one connection are written as soon as they reach this many bytes: the
-# kernel's send buffer takes them at once, and a burst never waits in Python memory.
+# Frames held for one group or connection are written as soon as they reach this many
+# bytes: the kernel's send buffer takes them at once, and a burst never waits in Python.
 FLUSH_AT = 64 * 1024
 
 
-class _Held:
-    """The frames held for one connection until the end of this loop turn."""
+class Group(Protocol):
+    """Who ``publish()`` sends to: the relay's members, and a count of their changes."""
 
-    __slots__ = ("backlog", "chunks", "size")
+    @property
+    def version(self) -> int:
+        """A number that changes whenever a member joins or leaves."""
 
-    def __init__(self, data: bytes, backlog: int) -> None:
-        self.chunks = [data]
-        self.size = len(data)
-        self.backlog = backlog  # the transport's, when the first frame was held
-
-
-# Per event loop (a notebook's background loop and a test's loop may both serve): the
-# frames held for each connection. An entry lives for one loop turn; flush() removes it.
-_held: dict[asyncio.AbstractEventLoop, dict[ServerConnection, _Held]] = {}
+    @property
+    def members(self) -> Sequence[ServerConnection]:
+        """The members now, in a stable order."""
 
 
 def frame_bytes(message: str | bytes) -> bytes:
@@ -68,85 +74,276 @@ def frame_bytes(message: str | bytes) -> bytes:
     return Frame(Opcode.BINARY, message).serialize(mask=False, extensions=[])
 
 
-def fan_out(
-    connections: Iterable[ServerConnection], message: str | bytes, limit: int | None
-) -> list[ServerConnection]:
-    """Send ``message`` to every open connection whose backlog is within ``limit`` bytes.
+class _Held:
+    """The frames held for one connection (``send()``) until the end of this loop turn."""
 
-    The frames reach the transports at the end of this turn of the event loop (or at
-    once, past ``FLUSH_AT`` bytes), so it must run on the loop that serves the
-    connections. Call ``flush()`` to write them sooner.
+    __slots__ = ("backlog", "chunks", "size")
+
+    def __init__(self, data: bytes, backlog: int) -> None:
+        self.chunks = [data]
+        self.size = len(data)
+        self.backlog = backlog  # the transport's, when the first frame was held
+
+
+class _Batch:
+    """A turn's messages to one group: its members then, and each frame with its sender."""
+
+    __slots__ = ("frames", "group", "members", "messages", "senders", "size", "version")
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self.version = group.version
+        self.members = group.members
+        self.frames: list[bytes] = []
+        self.messages: list[str | bytes] = []  # for a connection with an extension
+        self.senders: list[ServerConnection | None] = []
+        self.size = 0
+
+
+class Fanout:
+    """One server's outgoing frames, held until the end of each turn of its event loop.
+
+    The state is this object's: a server owns one and calls it only from the loop that
+    serves its connections, so two servers on two loops in two threads share nothing.
+
+    Usage::
+
+        fanout = Fanout(on_slow=drop)
+        fanout.publish(relay, "Received message from peer: hi", sender=alice, limit=2**20)
+        fanout.send([bob, carol], '{"type": "message"}', limit=2**20)
+        # both are written when this turn of the loop ends, or at once with fanout.flush()
 
     Args:
-        connections: The recipients.
-        message: A text or binary message.
-        limit: The most bytes a connection may have waiting to be sent, in its transport
-            and held here, before it is skipped; ``None`` for no limit.
-
-    Returns:
-        The connections that were skipped because their backlog exceeded ``limit``.
+        on_slow: Called with each connection left out because its backlog passed the
+            limit: ``send()`` returns those too, ``publish()`` reports them only here.
     """
-    loop = asyncio.get_running_loop()
-    held = _held.get(loop)
-    if held is None:
-        for closed in [other for other in _held if other.is_closed()]:
-            del _held[closed]  # it stopped before its flush ran: let it and its clients go
-        held = _held[loop] = {}
-        loop.call_soon(_flush_loop, loop)
-    data = frame_bytes(message)
-    slow: list[ServerConnection] = []
-    # This loop runs once per recipient per message: keep it short.
-    for connection in connections:
-        protocol = connection.protocol
-        if protocol.state is not OPEN or connection.send_in_progress is not None:
-            continue  # closing, or in the middle of a fragmented message: as broadcast()
-        mine = held.get(connection)
-        if mine is not None:  # more in this turn: the transport's backlog is already known
-            if limit is not None and mine.backlog + mine.size > limit:
-                slow.append(connection)
+
+    def __init__(self, on_slow: Callable[[ServerConnection], object] | None = None) -> None:
+        self._on_slow = on_slow
+        self._held: dict[ServerConnection, _Held] = {}
+        self._batch: _Batch | None = None
+        self._limit: int | None = None  # the batch's
+        self._pending: asyncio.AbstractEventLoop | None = None  # where the flush is queued
+
+    def _hold(self) -> None:
+        """Make sure a flush runs at the end of this turn of the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._pending is not loop:
+            # None, or a loop that stopped before the flush it had queued could run: what
+            # was held for that loop's connections can never be sent, so let it go.
+            self._held.clear()
+            self._batch = None
+            self._pending = loop
+            loop.call_soon(self.flush)
+
+    def publish(
+        self,
+        group: Group,
+        message: str | bytes,
+        *,
+        sender: ServerConnection | None,
+        limit: int | None,
+    ) -> None:
+        """Send ``message`` to every open member of ``group`` except ``sender``.
+
+        The frames reach the transports at the end of this turn of the event loop (or
+        sooner, past ``FLUSH_AT`` bytes, or when the group's members change), each sender's
+        in the order it sent them. A member whose backlog is over ``limit`` bytes gets only
+        the frames that started within the limit, and is reported to ``on_slow``.
+
+        Args:
+            group: The recipients, e.g. the relay's members.
+            message: A text or binary message.
+            sender: The member that sent it, which does not get it back; ``None`` for none.
+            limit: The most bytes a connection may have waiting to be sent before it is
+                left out; ``None`` for no limit.
+        """
+        self._hold()
+        batch = self._batch
+        if batch is not None and (
+            batch.group is not group or batch.version != group.version or limit != self._limit
+        ):
+            self._write_batch()  # everything before a join or leave goes to the old members
+            batch = None
+        if batch is None:
+            batch = self._batch = _Batch(group)
+            self._limit = limit
+        data = frame_bytes(message)
+        batch.frames.append(data)
+        batch.messages.append(message)
+        batch.senders.append(sender)
+        batch.size += len(data)
+        if batch.size >= FLUSH_AT:
+            self._write_batch()
+
+    def send(
+        self, connections: Iterable[ServerConnection], message: str | bytes, limit: int | None
+    ) -> list[ServerConnection]:
+        """Send ``message`` to every open connection whose backlog is within ``limit`` bytes.
+
+        The frames reach the transports at the end of this turn of the event loop (or at
+        once, past ``FLUSH_AT`` bytes), so it must run on the loop that serves the
+        connections. Call ``flush()`` to write them sooner.
+
+        Args:
+            connections: The recipients.
+            message: A text or binary message.
+            limit: The most bytes a connection may have waiting to be sent, in its transport
+                and held here, before it is skipped; ``None`` for no limit.
+
+        Returns:
+            The connections that were skipped because their backlog exceeded ``limit``.
+        """
+        self._hold()
+        if self._batch is not None:  # what publish() held for this turn goes first
+            self._write_batch()
+        held = self._held
+        data = frame_bytes(message)
+        slow: list[ServerConnection] = []
+        # This loop runs once per recipient per message: keep it short.
+        for connection in connections:
+            protocol = connection.protocol
+            if protocol.state is not OPEN or connection.send_in_progress is not None:
+                continue  # closing, or in the middle of a fragmented message: as broadcast()
+            mine = held.get(connection)
+            if mine is not None:  # more in this turn: the transport's backlog is already known
+                if limit is not None and mine.backlog + mine.size > limit:
+                    slow.append(connection)
+                    continue
+                mine.chunks.append(data)
+                mine.size += len(data)
+                if mine.size >= FLUSH_AT:
+                    del held[connection]
+                    self._write(connection, b"".join(mine.chunks))
                 continue
-            mine.chunks.append(data)
-            mine.size += len(data)
-            if mine.size >= FLUSH_AT:
-                del held[connection]
-                _write(connection, mine.chunks)
-            continue
-        backlog = connection.transport.get_write_buffer_size()
-        if limit is not None and backlog > limit:
+            backlog = connection.transport.get_write_buffer_size()
+            if limit is not None and backlog > limit:
+                slow.append(connection)
+            elif protocol.extensions:  # a negotiated extension changes the bytes; never held
+                broadcast([connection], message)
+            elif len(data) < FLUSH_AT:
+                held[connection] = _Held(data, backlog)
+            else:
+                self._write(connection, data)
+        if self._on_slow is not None:
+            for connection in slow:
+                self._on_slow(connection)
+        return slow
+
+    def flush(self) -> None:
+        """Write every frame held now, in order."""
+        self._pending = None
+        if self._batch is not None:
+            self._write_batch()
+        held, self._held = self._held, {}
+        last: list[bytes] = []
+        joined = b""
+        for connection, mine in held.items():
+            if connection.protocol.state is not OPEN:
+                continue  # it sent or received a close frame: no data may follow
+            if mine.chunks != last:  # usually all recipients got the same burst: join it once
+                last = mine.chunks
+                joined = last[0] if len(last) == 1 else b"".join(last)
+            self._write(connection, joined)
+
+    def _write_batch(self) -> None:
+        batch, self._batch = self._batch, None
+        assert batch is not None
+        limit = self._limit
+        frames, senders = batch.frames, batch.senders
+        joined = frames[0] if len(frames) == 1 else b"".join(frames)
+        # Where each sender's own frames sit in the joined bytes: it gets the rest.
+        own: dict[ServerConnection, list[int]] = {}
+        for index, sender in enumerate(senders):
+            if sender is not None:
+                own.setdefault(sender, []).append(index)
+        view = memoryview(joined)
+        starts = [0] * len(frames)
+        if own:
+            offset = 0
+            for index, data in enumerate(frames):
+                starts[index] = offset
+                offset += len(data)
+        slow: list[ServerConnection] = []
+        # This loop runs once per recipient per turn: keep it short.
+        for connection in batch.members:
+            protocol = connection.protocol
+            if protocol.state is not OPEN or connection.send_in_progress is not None:
+                continue  # closing, or in the middle of a fragmented message: as broadcast()
+            mine = own.get(connection)
+            if mine is None:
+                data = joined
+            else:
+                data = _without(view, starts, frames, mine)
+                if not data:
+                    continue
+            if protocol.extensions:  # a negotiated extension changes the bytes
+                self._broadcast(connection, batch, limit, slow)
+                continue
+            if limit is not None:
+                backlog = connection.transport.get_write_buffer_size()
+                if backlog + len(data) > limit:  # the rare path: it may be falling behind
+                    fits = _within(batch, connection, limit - backlog)
+                    if len(fits) < len(data):
+                        slow.append(connection)
+                        data = fits
+                        if not data:
+                            continue
+            self._write(connection, data)
+        if self._on_slow is not None:
+            for connection in slow:
+                self._on_slow(connection)
+
+    def _broadcast(
+        self,
+        connection: ServerConnection,
+        batch: _Batch,
+        limit: int | None,
+        slow: list[ServerConnection],
+    ) -> None:
+        if limit is not None and connection.transport.get_write_buffer_size() > limit:
             slow.append(connection)
-        elif protocol.extensions:  # a negotiated extension changes the bytes; never held
-            broadcast([connection], message)
-        elif len(data) < FLUSH_AT:
-            held[connection] = _Held(data, backlog)
-        else:
+            return
+        for message, sender in zip(batch.messages, batch.senders, strict=True):
+            if sender is not connection:
+                broadcast([connection], message)
+
+    def _write(self, connection: ServerConnection, data: bytes) -> None:
+        try:
             connection.transport.write(data)
-    return slow
+        except Exception:  # e.g. a transport already shut: the others must still get theirs
+            logger.exception("could not write %d bytes to a connection", len(data))
 
 
-def flush() -> None:
-    """Write the frames ``fan_out`` holds on the running loop now, in order."""
-    _flush_loop(asyncio.get_running_loop())
+def _without(view: memoryview, starts: list[int], frames: list[bytes], mine: list[int]) -> bytes:
+    """Return the joined frames without those at the indexes ``mine`` (in order)."""
+    pieces = []
+    position = 0
+    for index in mine:
+        if starts[index] > position:
+            pieces.append(view[position : starts[index]])
+        position = starts[index] + len(frames[index])
+    if position < len(view):
+        pieces.append(view[position:])
+    return b"".join(pieces)
 
 
-def _flush_loop(loop: asyncio.AbstractEventLoop) -> None:
-    last: list[bytes] = []
-    joined = b""
-    for connection, mine in _held.pop(loop, {}).items():
-        if connection.protocol.state is not OPEN:
-            continue  # it sent or received a close frame: no data may follow
-        if mine.chunks != last:  # usually all recipients got the same burst: join it once
-            last = mine.chunks
-            joined = last[0] if len(last) == 1 else b"".join(last)
-        _write(connection, joined)
+def _within(batch: _Batch, connection: ServerConnection, room: int) -> bytes:
+    """Return the frames for ``connection`` that start within ``room`` more bytes.
 
-
-def _write(connection: ServerConnection, data: bytes | list[bytes]) -> None:
-    if isinstance(data, list):
-        data = b"".join(data)
-    try:
-        connection.transport.write(data)
-    except Exception:  # e.g. a transport already shut: the others must still get theirs
-        logger.exception("could not write %d bytes to a connection", len(data))
+    A connection over its limit is dropped; until then it gets each frame that starts
+    while its backlog is within the limit, as ``send()`` does (the rare path: no hurry).
+    """
+    kept = []
+    size = 0
+    for data, sender in zip(batch.frames, batch.senders, strict=True):
+        if sender is connection:
+            continue
+        if size > room:
+            break
+        kept.append(data)
+        size += len(data)
+    return b"".join(kept)
 
 
 def shed_handshake(connection: ServerConnection) -> None:

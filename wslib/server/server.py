@@ -36,7 +36,7 @@ from ..core.flow import Flow
 from ..core.lifetime import AsyncStopOnExit
 from ..core.limits import RateLimiter, connection_cap
 from ..core.protocol import encode
-from ..core.relay import DISCONNECT_LINE, RECEIVED_PREFIX, Relay, log_line
+from ..core.relay import DISCONNECT_LINE, RECEIVED_PREFIX, Relay, log_line, relayed
 from ..core.room import Action, ConnId, Room, Send
 from ..core.routes import Route, classify
 from ..core.settings import Limits
@@ -46,7 +46,7 @@ from . import flowtap
 from .admission import AcceptErrors, Admission
 from .assets import pages
 from .backplane import Backplane, open_backplane
-from .fanout import fan_out, shed_handshake
+from .fanout import Fanout, shed_handshake
 from .logbook import LogBook
 from .transportlog import ClosedSendWarnings
 
@@ -151,6 +151,8 @@ class Server(AsyncStopOnExit):
         self._flow = flow
         self._tasks: set[asyncio.Task[None]] = set()
         self._dropping: set[ServerConnection] = set()
+        # This server's frames held until the end of a loop turn: its own, on its own loop.
+        self._fanout = Fanout(on_slow=self._slow)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -346,13 +348,22 @@ class Server(AsyncStopOnExit):
                 if limiter is not None and not limiter.allow(time.monotonic()):
                     await self._refuse_rate(connection)
                     return
-                delivery = self._relay.receive(connection, message)
-                self.log.write(delivery.log_line)
-                slow = self._send(delivery.recipients, delivery.payload)
-                if self._flow is not None:
+                if self._flow is None:
+                    # Every member but the sender (Relay.receive's rule), sent as a group:
+                    # a turn's messages are joined once for all of them.
+                    payload = relayed(message)
+                    self.log.write(log_line(message))
+                    self._fanout.publish(
+                        self._relay, payload, sender=connection, limit=self.limits.write_limit
+                    )
+                else:  # the flow records whom each message reached: one list per message
+                    delivery = self._relay.receive(connection, message)
+                    payload = delivery.payload
+                    self.log.write(delivery.log_line)
+                    slow = self._send(delivery.recipients, payload)
                     sent = flowtap.written(delivery.recipients, slow)
                     self._flow.relayed(self, connection, sent, message, hop=self._linked)
-                await self.backplane.relay(self, delivery.payload)
+                await self.backplane.relay(self, payload)
         finally:
             self.log.write(self._relay.leave(connection))
 
@@ -392,10 +403,13 @@ class Server(AsyncStopOnExit):
 
     def relay_in(self, payload: str | bytes) -> None:
         """Send a message relayed by another server to every relay client here."""
+        if self._flow is None:
+            limit = self.limits.write_limit
+            self._fanout.publish(self._relay, payload, sender=None, limit=limit)
+            return
         members = self._relay.members
         slow = self._send(members, payload)
-        if self._flow is not None:
-            self._flow.relayed_in(self, flowtap.written(members, slow), payload)
+        self._flow.relayed_in(self, flowtap.written(members, slow), payload)
 
     def close_chat(self, code: int, reason: str) -> None:
         """Close every chat connection of this server with ``code`` and ``reason``."""
@@ -426,10 +440,10 @@ class Server(AsyncStopOnExit):
         self, connections: list[ServerConnection], message: str | bytes
     ) -> list[ServerConnection]:
         """Fan ``message`` out; drop, and return, the connections too slow to take it."""
-        slow = fan_out(connections, message, self.limits.write_limit)
-        for connection in slow:
-            self._spawn(self._drop(connection))
-        return slow
+        return self._fanout.send(connections, message, self.limits.write_limit)
+
+    def _slow(self, connection: ServerConnection) -> None:
+        self._spawn(self._drop(connection))
 
     async def _drop(self, connection: ServerConnection) -> None:
         """Close a client whose backlog passed ``write_limit``; abort it if it cannot take that."""
