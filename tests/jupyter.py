@@ -1,4 +1,4 @@
-"""Start a throw-away JupyterLab for browser tests, and stop every process it started.
+"""Start a throw-away JupyterLab for browser tests, stop every process it started, drive it.
 
 Usage::
 
@@ -15,6 +15,9 @@ Contract:
 3. ``stop`` asks the server to shut down (which shuts its kernels down), then ends what is
    left of the processes noted, by process id, checking that each id still names the
    process that was noted (ids are reused).
+
+The functions below it drive JupyterLab's page in Playwright as a learner would: wait for
+the kernel, run cells from the Run menu or one at a time, read outputs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -32,11 +36,22 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 from support import TIMEOUT
 
-__all__ = ["JupyterLab"]
+__all__ = [
+    "ERRORS",
+    "KERNEL_READY",
+    "LAB_SETTINGS",
+    "RUNNING",
+    "SLOW",
+    "JupyterLab",
+    "output_texts",
+    "run_cell",
+    "run_menu",
+    "wait_for_run",
+]
 
 
 def _free_port() -> int:
@@ -83,13 +98,20 @@ class JupyterLab:
         work: A folder for its settings, runtime files and log.
         settings: User settings to apply, by plugin id, e.g.
             ``{"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}``.
+        env: Environment variables for the server and its kernels, on top of this
+            process's, e.g. ``{"JUPYTERHUB_SERVICE_PREFIX": "/"}``.
     """
 
     def __init__(
-        self, root_dir: Path, work: Path, settings: dict[str, dict[str, object]] | None = None
+        self,
+        root_dir: Path,
+        work: Path,
+        settings: dict[str, dict[str, object]] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.root_dir, self.work = root_dir, work
         self.settings = dict(settings or {})
+        self.env = dict(env or {})
         self.port = _free_port()
         self.token = secrets.token_hex(16)
         self.log_path = work / "jupyterlab.log"
@@ -144,6 +166,7 @@ class JupyterLab:
             IPYTHONDIR=str(folders["ipython"]),
             JUPYTER_PLATFORM_DIRS="0",
             PYTHONUNBUFFERED="1",
+            **self.env,
         )
         environment.pop("JUPYTER_TOKEN", None)
         return environment
@@ -241,3 +264,66 @@ class JupyterLab:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# -- driving JupyterLab's page (a Playwright ``Page``) ----------------------------------
+
+# Attach every cell to the page, so the last cell can be found without scrolling.
+LAB_SETTINGS: dict[str, dict[str, object]] = {
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+SLOW = 12 * TIMEOUT * 1000  # ms: a cold JupyterLab page load, or a whole run of the notebook
+ERRORS = (
+    ".jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'],"
+    " .jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']"
+)
+KERNEL_READY = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel');
+    const status = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
+    const kernel = panel && panel.querySelector('.jp-KernelName');
+    const name = kernel ? kernel.textContent.trim() : '';
+    return !!status && status.getAttribute('data-status') === 'idle'
+        && name !== '' && name !== 'No Kernel';
+}"""
+RUNNING = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt'))
+    .some(prompt => prompt.textContent.includes('[*]'))"""
+
+
+def run_menu(page: Any, item: str) -> None:
+    """Choose ``item`` in JupyterLab's Run menu, as a learner would."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+
+def wait_for_run(page: Any, item: str) -> None:
+    """Run ``item`` and return when every queued cell has finished.
+
+    JupyterLab marks each queued cell ``[*]`` at once; they all lose the mark by the end.
+    """
+    run_menu(page, item)
+    page.wait_for_function(RUNNING, timeout=SLOW)
+    page.wait_for_function(f"() => !({RUNNING})()", timeout=SLOW)
+
+
+def output_texts(page: Any) -> list[str]:
+    """Return the text of every output area in the notebook."""
+    texts: list[str] = page.locator(".jp-NotebookPanel .jp-OutputArea-output").all_inner_texts()
+    return texts
+
+
+def run_cell(page: Any, cell: Any) -> None:
+    """Run one cell (a ``.jp-Cell`` locator) with Ctrl+Enter, and wait until it has run.
+
+    The cell is selected by a click on its prompt, which leaves the notebook in command
+    mode; its prompt then changes to ``[*]`` and on to a new execution count.
+    """
+    prompt = cell.locator(".jp-InputPrompt")
+    before = prompt.inner_text()
+    prompt.click()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "([prompt, before]) => prompt.textContent !== before"
+        " && !prompt.textContent.includes('[*]')",
+        arg=[prompt.element_handle(), before],
+        timeout=SLOW,
+    )

@@ -17,14 +17,13 @@ Screenshots go to artifacts/ (git ignores it). Chromium comes from the system
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter import JupyterLab
+from jupyter import ERRORS, KERNEL_READY, LAB_SETTINGS, SLOW, JupyterLab, output_texts, wait_for_run
 from support import CHROME_FLAGS, TIMEOUT, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -35,46 +34,6 @@ expect = playwright_api.expect
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01-websockets-in-ten-minutes.ipynb"
 ARTIFACTS = ROOT / "artifacts"
-# Attach every cell to the page, so the last cell can be found without scrolling.
-LAB_SETTINGS: dict[str, dict[str, object]] = {
-    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
-}
-SLOW = 12 * TIMEOUT * 1000  # ms: a cold JupyterLab page load, or a whole run of the notebook
-ERRORS = (
-    ".jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'],"
-    " .jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']"
-)
-KERNEL_READY = """() => {
-    const panel = document.querySelector('.jp-NotebookPanel');
-    const status = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
-    const kernel = panel && panel.querySelector('.jp-KernelName');
-    const name = kernel ? kernel.textContent.trim() : '';
-    return !!status && status.getAttribute('data-status') === 'idle'
-        && name !== '' && name !== 'No Kernel';
-}"""
-RUNNING = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt'))
-    .some(prompt => prompt.textContent.includes('[*]'))"""
-
-
-def run_menu(page: Any, item: str) -> None:
-    """Choose ``item`` in JupyterLab's Run menu, as a learner would."""
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
-
-
-def wait_for_run(page: Any, item: str) -> None:
-    """Run ``item`` and return when every queued cell has finished.
-
-    JupyterLab marks each queued cell ``[*]`` at once; they all lose the mark by the end.
-    """
-    run_menu(page, item)
-    page.wait_for_function(RUNNING, timeout=SLOW)
-    page.wait_for_function(f"() => !({RUNNING})()", timeout=SLOW)
-
-
-def output_texts(page: Any) -> list[str]:
-    texts: list[str] = page.locator(".jp-NotebookPanel .jp-OutputArea-output").all_inner_texts()
-    return texts
 
 
 def check_no_errors(page: Any, console: list[str]) -> None:

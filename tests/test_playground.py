@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -58,7 +59,7 @@ def test_a_playground_shows_as_a_frame_and_says_what_it_is() -> None:
     assert shown.script == SCRIPT
     assert shown._repr_html_() == frame_html(shown.url, 300)
     assert 'height="300"' in shown._repr_html_()
-    assert "&amp;" in shown._repr_html_() or "&" not in shown.url
+    assert f'data-src="{html.escape(shown.url)}"' in shown._repr_html_()
     assert repr(shown) == (
         "Playground('Events', 2 lines of JavaScript)"
         " at http://127.0.0.1:8080/playground?token=t0k: press Run"
@@ -67,5 +68,18 @@ def test_a_playground_shows_as_a_frame_and_says_what_it_is() -> None:
 
 
 def test_a_frame_escapes_its_address() -> None:
-    """A quote in the address cannot end the attribute it sits in."""
-    assert 'src="x&quot; onload=&quot;y"' in frame_html('x" onload="y', 100)
+    """A quote or a tag in the address can end neither the attribute nor the loader's script."""
+    shown = frame_html('x" onload="y</script><script>alert(1)//', 100)
+    assert 'data-src="x&quot; onload=&quot;y&lt;/script&gt;' in shown
+    assert "</script><script>" not in html.unescape(shown.split('srcdoc="')[1].split('"')[0])
+    assert '"x\\" onload=\\"y\\u003c/script>\\u003cscript>alert(1)//"' in html.unescape(shown)
+
+
+def test_a_frame_loads_its_page_again_until_the_page_says_it_is_ready() -> None:
+    """The frame holds a loader whose inner frame shows the URL, reloaded until ready."""
+    shown = frame_html("http://127.0.0.1:8080/playground#script=x", 200)
+    loader = html.unescape(shown.split('srcdoc="')[1].split('"')[0])
+    assert 'const url = "http://127.0.0.1:8080/playground#script=x";' in loader
+    assert 'event.data === "wslib-playground-ready"' in loader
+    assert "if (!ready) load();" in loader
+    assert "fresh.src = url;" in loader

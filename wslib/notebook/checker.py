@@ -45,6 +45,7 @@ class PageCheck(View):
         proxy: As for ``wslib.page_url``.
 
     Attributes:
+        url: The playground's address, with the script and the trial's port in it.
         trial: The ``ReconnectTrial``; its ``report`` is set when it ends.
         verdict: The widget that shows the verdict (CSS class ``check-verdict``).
     """
@@ -60,7 +61,7 @@ class PageCheck(View):
     ) -> None:
         self.trial = ReconnectTrial(timing)
         timing = self.trial.timing
-        url = playground_url(
+        self.url = playground_url(
             server,
             script.strip("\n") + "\n" + driver(timing),
             title="Check: reconnect and resend",
@@ -68,7 +69,7 @@ class PageCheck(View):
             port=self.trial.port,
             proxy=proxy,
         )
-        self.frame = widgets.HTML(frame_html(url, height))
+        self.frame = widgets.HTML(frame_html(self.url, height))
         self.verdict = widgets.HTML(
             _lines_html(
                 [

@@ -20,6 +20,7 @@ run: the cell shows the frame, and the script runs only when someone presses Run
 from __future__ import annotations
 
 import html
+import json
 from typing import Protocol
 from urllib.parse import quote, urlencode
 
@@ -67,11 +68,47 @@ def playground_url(
     return f"{page}#{urlencode(fragment, quote_via=quote)}"
 
 
+# The frame holds this small page, which shows the playground in a frame of its own and
+# loads it again until the playground says it is ready: a frame shown just before its
+# server restarts (Run All runs the restart cells right after it) would otherwise keep the
+# browser's error page. The playground posts "wslib-playground-ready" to its parent.
+_LOADER = """<!doctype html><meta charset="utf-8">
+<style>html, body, iframe { margin: 0; border: 0; width: 100%; height: 100%; }</style>
+<body>
+<script>
+const url = URL_JSON;
+let frame = null;
+let ready = false;
+addEventListener("message", (event) => {
+  if (frame && event.source === frame.contentWindow && event.data === "wslib-playground-ready") {
+    ready = true;
+  }
+});
+// A new frame each time: an error page at the same URL would take the same URL again as a
+// jump to its fragment, not as a new load.
+function load() {
+  const fresh = document.createElement("iframe");
+  fresh.addEventListener("load", () => setTimeout(() => { if (!ready) load(); }, 1000));
+  fresh.src = url;
+  if (frame) frame.replaceWith(fresh); else document.body.append(fresh);
+  frame = fresh;
+}
+load();
+</script>"""
+
+
 def frame_html(url: str, height: int) -> str:
-    """Return an ``<iframe>`` element showing ``url``, as wide as the output area."""
+    """Return an ``<iframe>`` that shows ``url``, and loads it again until its server answers.
+
+    Args:
+        url: The page to show.
+        height: The frame's height in pixels; it is as wide as the output area.
+    """
+    loader = _LOADER.replace("URL_JSON", json.dumps(url).replace("<", "\\u003c"))
     return (
-        f'<iframe class="wslib-playground" src="{html.escape(url, quote=True)}" width="100%"'
-        f' height="{int(height)}" style="border: 1px solid #ccc; border-radius: 4px;"></iframe>'
+        f'<iframe class="wslib-playground" srcdoc="{html.escape(loader, quote=True)}"'
+        f' data-src="{html.escape(url, quote=True)}" width="100%" height="{int(height)}"'
+        ' style="border: 1px solid #ccc; border-radius: 4px;"></iframe>'
     )
 
 
