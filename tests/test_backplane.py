@@ -1,27 +1,18 @@
-"""Tests for backplane and cluster: sharing servers' chat, with no sockets at all."""
+"""Tests for wslib.server.backplane: servers in one process sharing the relay and the chat."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
-from wslib.core.cluster import (
-    UNAVAILABLE,
-    ClusterRoom,
-    JoinRequest,
-    LeaveRequest,
-    PostRequest,
-    TypingRequest,
-    Welcome,
-)
-from wslib.core.codes import CLOSE_TAKEN_OVER
-from wslib.core.protocol import Message
-from wslib.core.room import Action, Close, Room, Send
-from wslib.server.backplane import LocalBackplane, open_backplane
+from wslib.core.room import Action, Send
+from wslib.server.backplane import LocalBackplane
+from wslib.server.server import _open_backplane
+from wslib.storage.history import MemoryHistory
+from wslib.storage.local import LocalStore
 
 
 class FakeNode:
@@ -42,50 +33,47 @@ class FakeNode:
         self.closed.append((code, reason))
 
 
-def join(name: str, **extra: str) -> str:
-    return json.dumps({"type": "join", "name": name, **extra})
+def join(name: str) -> str:
+    return json.dumps({"type": "join", "name": name})
 
 
-def send(cid: str, text: str, to: str | None = None) -> str:
-    event = {"type": "send", "cid": cid, "text": text}
-    return json.dumps(event if to is None else {**event, "to": to})
+def store() -> LocalStore:
+    return LocalStore(MemoryHistory())
 
 
-def events(actions: Sequence[object]) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
-    return [(a.to, dict(a.event)) for a in actions if isinstance(a, Send)]
-
-
-# -- LocalBackplane ----------------------------------------------------------------------
-
-
-def test_a_lone_server_gets_every_action_of_its_room_with_logging() -> None:
-    """With one server attached, the local backplane hands it exactly what Room returns."""
+def test_a_lone_server_gets_its_rooms_actions() -> None:
+    """With one server attached, a join is welcomed and a leave frees the name."""
 
     async def body() -> None:
         hub, node = LocalBackplane(), FakeNode()
-        room = await hub.attach(node, Room())
+        room = await hub.attach(node, store(), 100)
         await hub.receive(node, 1, join("alice"))
         assert room.online == ["alice"]
         (actions, log), *_ = node.delivered
         assert log is True
-        assert actions[0].event["type"] == "welcome"  # type: ignore[union-attr]
+        assert isinstance(actions[0], Send)
+        assert actions[0].event["type"] == "welcome"
         assert await hub.disconnect(node, 1) == "alice"
         assert room.online == []
+        await hub.detach(node)
 
     asyncio.run(body())
 
 
-def test_servers_sharing_a_local_backplane_share_one_room() -> None:
-    """A second server gets the first one's room; only the origin server logs its actions."""
+def test_servers_sharing_a_local_backplane_share_one_chat() -> None:
+    """A second server joins the first one's chat: its clients see the first's joins."""
 
     async def body() -> None:
         hub, a, b = LocalBackplane(), FakeNode(), FakeNode()
-        room = await hub.attach(a, Room())
-        assert await hub.attach(b, Room()) is room
-        await hub.receive(b, 7, join("bob"))
-        assert [log for _, log in a.delivered] == [False]
-        assert [log for _, log in b.delivered] == [True]
-        assert a.delivered[0][0] == b.delivered[0][0]
+        await hub.attach(a, store(), 100)
+        room_b = await hub.attach(b, store(), 100)
+        await hub.receive(a, 1, join("alice"))
+        await hub.receive(b, 2, join("bob"))
+        assert room_b.online == ["alice", "bob"]
+        sent_to_a = [x.event for actions, _ in a.delivered for x in actions if isinstance(x, Send)]
+        assert {"type": "joined", "name": "bob"} in sent_to_a
+        for node in (a, b):
+            await hub.detach(node)
 
     asyncio.run(body())
 
@@ -96,22 +84,28 @@ def test_local_relay_reaches_only_the_other_servers() -> None:
     async def body() -> None:
         hub, a, b, c = LocalBackplane(), FakeNode(), FakeNode(), FakeNode()
         for node in (a, b, c):
-            await hub.attach(node, Room())
+            await hub.attach(node, store(), 100)
         await hub.relay(a, "hi")
         assert (a.relayed, b.relayed, c.relayed) == ([], ["hi"], ["hi"])
+        for node in (a, b, c):
+            await hub.detach(node)
 
     asyncio.run(body())
 
 
-def test_the_shared_room_is_forgotten_when_the_last_server_detaches() -> None:
-    """A server restarted alone gets a fresh room, as it did before backplanes existed."""
+def test_the_shared_store_is_forgotten_when_the_last_server_detaches() -> None:
+    """A server restarted alone gets its own store, as it did before backplanes existed."""
 
     async def body() -> None:
         hub, node = LocalBackplane(), FakeNode()
-        first = await hub.attach(node, Room())
+        await hub.attach(node, store(), 100)
+        await hub.receive(node, 1, join("alice"))
         await hub.detach(node)
-        second = Room()
-        assert await hub.attach(node, second) is second is not first
+        room = await hub.attach(node, store(), 100)
+        assert room.online == []
+        await hub.receive(node, 2, join("alice"))
+        assert room.online == ["alice"]
+        await hub.detach(node)
 
     asyncio.run(body())
 
@@ -119,143 +113,5 @@ def test_the_shared_room_is_forgotten_when_the_last_server_detaches() -> None:
 def test_open_backplane_refuses_both_a_backplane_and_a_redis_url() -> None:
     """Giving both a backplane and a Redis URL is an error, not a silent choice."""
     with pytest.raises(ValueError, match="either"):
-        open_backplane(LocalBackplane(), "redis://127.0.0.1:6379/0")
-    assert isinstance(open_backplane(None, None), LocalBackplane)
-
-
-# -- ClusterRoom -------------------------------------------------------------------------
-
-
-def joined_entry(name: str, srv: str, conn: int, online: list[str], **extra: str) -> dict[str, str]:
-    fields = {"k": "j", "name": name, "srv": srv, "conn": str(conn), "resumed": "0"}
-    return {**fields, "ghost_srv": "", "ghost_conn": "", "online": json.dumps(online), **extra}
-
-
-def message_entry(name: str, cid: str, srv: str, conn: int, **extra: str) -> dict[str, str]:
-    fields = {"k": "m", "name": name, "text": f"text of {cid}", "ts": "1.5", "cid": cid}
-    return {**fields, "srv": srv, "conn": str(conn), **extra}
-
-
-def joined(room: ClusterRoom, conn: int, name: str, entry_id: str, online: list[str]) -> None:
-    """Join ``name`` on ``conn`` of ``room`` through its request, entry and welcome."""
-    (request,) = room.receive(conn, join(name))
-    assert isinstance(request, JoinRequest)
-    *_, welcome = room.apply(entry_id, joined_entry(name, room.server, conn, online))
-    assert isinstance(welcome, Welcome)
-    room.welcome(welcome, [], reset=False, epoch="e")
-
-
-def test_a_join_becomes_a_request_then_a_welcome_when_its_entry_is_read() -> None:
-    """The joiner is welcomed only when its own entry comes back, with the fetched history."""
-    room = ClusterRoom("a", new_token=lambda: "fresh")
-    (request,) = room.receive(1, join("Alice", last_id="3-0"))
-    assert request == JoinRequest(1, "Alice", "alice", None, "fresh", "3-0")
-    (welcome,) = room.apply("5-0", joined_entry("Alice", "a", 1, ["Alice"]))
-    assert welcome == Welcome(1, "3-0", "5-0", ("Alice",), False)
-    assert isinstance(welcome, Welcome)
-    history = [Message("4-0", "bob", "hi", 1.0)]
-    sent = events(room.welcome(welcome, history, reset=False, epoch="e1"))
-    assert sent[0][1]["type"] == "welcome"
-    assert sent[0][1]["token"] == "fresh"
-    assert (sent[0][1]["replay"], sent[0][1]["epoch"]) == (1, "e1")
-    assert sent[1] == (
-        (1,),
-        {"type": "message", "id": "4-0", "name": "bob", "text": "hi", "ts": 1.0},
-    )
-    assert room.conns == [1]
-
-
-def test_a_resumed_join_keeps_the_token_the_client_presented() -> None:
-    """When the store says the token matched, the welcome carries that same token."""
-    room = ClusterRoom("a", new_token=lambda: "fresh")
-    room.receive(1, join("alice", token="old"))
-    (welcome,) = room.apply("5-0", joined_entry("alice", "a", 1, ["alice"], resumed="1"))
-    assert isinstance(welcome, Welcome)
-    assert events(room.welcome(welcome, [], reset=True, epoch="e"))[0][1]["token"] == "old"
-
-
-def test_others_see_a_join_but_a_takeover_closes_the_ghost_quietly() -> None:
-    """A fresh join is announced; a resume elsewhere closes the old connection with 4001 only."""
-    room = ClusterRoom("a")
-    joined(room, 1, "alice", "1-0", ["alice"])
-    joined(room, 2, "bob", "2-0", ["alice", "bob"])
-    announced = room.apply("3-0", joined_entry("carol", "b", 9, ["alice", "bob", "carol"]))
-    assert events(announced) == [
-        ((1, 2), {"type": "joined", "name": "carol", "online": ["alice", "bob", "carol"]})
-    ]
-    takeover = joined_entry("bob", "b", 4, ["alice", "bob", "carol"], resumed="1")
-    actions = room.apply("4-0", {**takeover, "ghost_srv": "a", "ghost_conn": "2"})
-    assert actions == [Close(2, CLOSE_TAKEN_OVER, actions[0].reason)]  # type: ignore[union-attr]
-    assert room.receive(2, send("c1", "late")) == []
-    assert room.disconnect(2) == []
-    assert room.conns == [1]
-
-
-def test_a_message_entry_acks_its_sender_just_before_everyone_gets_it() -> None:
-    """The origin connection gets its ack, then every local client gets the message once."""
-    room = ClusterRoom("a")
-    joined(room, 1, "alice", "1-0", ["alice"])
-    joined(room, 2, "bob", "2-0", ["alice", "bob"])
-    (request,) = room.receive(1, send("c1", "text of c1"))
-    assert request == PostRequest(1, "alice", "c1", "text of c1", None)
-    sent = events(room.apply("3-0", message_entry("alice", "c1", "a", 1)))
-    assert sent[0] == ((1,), {"type": "ack", "cid": "c1", "id": "3-0", "duplicate": False})
-    assert sent[1][0] == (1, 2)
-    assert sent[1][1]["id"] == "3-0"
-    assert len(sent) == 2
-    elsewhere = events(room.apply("4-0", message_entry("carol", "c9", "b", 1)))
-    assert [to for to, _ in elsewhere] == [(1, 2)]  # conn 1 on server b is not ours
-
-
-def test_a_private_entry_reaches_only_the_sender_and_the_recipient() -> None:
-    """A message with ``to`` goes to the two names concerned, on whichever server they are."""
-    room = ClusterRoom("a")
-    for conn, name in enumerate(["alice", "bob", "carol"], start=1):
-        joined(room, conn, name, f"{conn}-0", [name])
-    sent = events(room.apply("9-0", message_entry("Dave", "c1", "b", 5, to="Bob")))
-    assert [(to, event["to"]) for to, event in sent] == [((2,), "Bob")]
-
-
-def test_left_and_typing_go_to_the_right_local_clients() -> None:
-    """A left entry reaches every local client; a typing notice all but the typist."""
-    room = ClusterRoom("a")
-    joined(room, 1, "alice", "1-0", ["alice"])
-    joined(room, 2, "bob", "2-0", ["alice", "bob"])
-    assert room.receive(2, '{"type": "typing"}') == [TypingRequest("bob")]
-    assert events(room.typing("bob")) == [((1,), {"type": "typing", "name": "bob"})]
-    left = room.apply("3-0", {"k": "l", "name": "carol", "online": "{}"})
-    assert events(left) == [((1, 2), {"type": "left", "name": "carol", "online": []})]
-
-
-def test_refusals_answer_the_one_client_and_keep_the_cid() -> None:
-    """A refused join frees the connection to try again; a refused send names its cid."""
-    room = ClusterRoom("a")
-    (request,) = room.receive(1, join("alice"))
-    assert isinstance(request, JoinRequest)
-    assert events(room.refused(request, UNAVAILABLE))[0][1]["code"] == "unavailable"
-    assert isinstance(room.receive(1, join("alice"))[0], JoinRequest)  # not "already joined"
-    joined(room, 2, "bob", "2-0", ["bob"])
-    (post,) = room.receive(2, send("c7", "hello"))
-    assert isinstance(post, PostRequest)
-    ((to, error),) = events(room.refused(post, UNAVAILABLE))
-    assert (to, error["code"], error["cid"]) == ((2,), "unavailable", "c7")
-    ((_, ack),) = events(room.duplicate(post, "1-0"))
-    assert ack == {"type": "ack", "cid": "c7", "id": "1-0", "duplicate": True}
-
-
-def test_bad_frames_and_early_sends_are_refused_without_a_request() -> None:
-    """Invalid events never reach the store: the client gets an error event at once."""
-    room = ClusterRoom("a")
-    assert events(room.receive(1, "not json"))[0][1]["code"] == "bad_json"
-    assert events(room.receive(1, send("c1", "hi")))[0][1]["code"] == "not_joined"
-    joined(room, 1, "alice", "1-0", ["alice"])
-    assert events(room.receive(1, join("again")))[0][1]["code"] == "already_joined"
-
-
-def test_a_connection_that_ends_while_joining_still_frees_its_name() -> None:
-    """Its claim may already be stored, so disconnect asks to free it; its entry is ignored."""
-    room = ClusterRoom("a")
-    room.receive(1, join("alice"))
-    assert room.disconnect(1) == [LeaveRequest(1, "alice")]
-    assert room.apply("1-0", joined_entry("alice", "a", 1, ["alice"])) == []
-    assert room.disconnect(1) == []
+        _open_backplane(LocalBackplane(), "redis://127.0.0.1:6379/0")
+    assert isinstance(_open_backplane(None, None), LocalBackplane)

@@ -1,4 +1,4 @@
-"""Tests for history: both stores keep the same contract, SQLite also across restarts."""
+"""Tests for history and sqlite: both histories keep one contract, SQLite across restarts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wslib.exceptions import StoreError
-from wslib.storage.history import History, MemoryHistory, SqliteHistory
+from wslib.storage.history import History, MemoryHistory
+from wslib.storage.sqlite import SqliteHistory
 
 Factory = Callable[..., History]
 
@@ -36,7 +37,7 @@ def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
 def fill(history: History, count: int, *, start: int = 0) -> list[str]:
     """Append ``count`` public messages from alice and return their ids."""
     return [
-        history.append("alice", f"m{n}", float(n), cid=f"c{n}").id
+        history.append("alice", f"m{n}", float(n), identity="alice", cid=f"c{n}").id
         for n in range(start, start + count)
     ]
 
@@ -64,7 +65,7 @@ def test_epochs_differ_between_stores(make: Factory) -> None:
 def test_append_stamps_the_message(make: Factory) -> None:
     """append returns the message with its id, name, text, time and recipient."""
     history = make()
-    message = history.append("bob", "psst", 3.5, cid="c", to="alice")
+    message = history.append("bob", "psst", 3.5, identity="bob", cid="c", to="alice")
     assert (message.name, message.text, message.ts, message.to) == ("bob", "psst", 3.5, "alice")
 
 
@@ -122,7 +123,7 @@ def test_private_messages_take_ids_but_are_not_kept(make: Factory) -> None:
     """A private message gets the next id but never appears in recent or since."""
     history = make()
     before = fill(history, 1)
-    secret = history.append("bob", "psst", 1.0, cid="p", to="alice")
+    secret = history.append("bob", "psst", 1.0, identity="bob", cid="p", to="alice")
     after = fill(history, 1, start=1)
     assert before[0] < secret.id < after[0]
     assert [message.text for message in history.recent(10)] == ["m0", "m1"]
@@ -134,23 +135,23 @@ def test_private_messages_do_not_hide_a_gap(make: Factory) -> None:
     """Dropping public messages is still reported when private ones came in between."""
     history = make(limit=1)
     first = fill(history, 1)
-    history.append("bob", "psst", 1.0, cid="p", to="alice")
+    history.append("bob", "psst", 1.0, identity="bob", cid="p", to="alice")
     fill(history, 2, start=1)
     assert history.since(first[0]) is None
 
 
 def test_find_returns_the_id_of_an_earlier_send(make: Factory) -> None:
-    """find(name, cid) returns the id that send got, for public and private sends alike."""
+    """find(identity, cid) returns the id that send got, for public and private sends alike."""
     history = make()
-    public = history.append("alice", "hi", 1.0, cid="c1")
-    private = history.append("alice", "psst", 2.0, cid="c2", to="bob")
+    public = history.append("alice", "hi", 1.0, identity="alice", cid="c1")
+    private = history.append("alice", "psst", 2.0, identity="alice", cid="c2", to="bob")
     assert history.find("alice", "c1") == public.id
     assert history.find("alice", "c2") == private.id
     assert history.find("bob", "c1") is None
 
 
 def test_dedupe_forgets_the_oldest(make: Factory) -> None:
-    """A store remembers only the newest ``dedupe`` (name, cid) pairs."""
+    """A store remembers only the newest ``dedupe`` (identity, cid) pairs."""
     history = make(dedupe=2)
     fill(history, 3)
     assert history.find("alice", "c0") is None
@@ -243,3 +244,86 @@ def test_sqlite_context_manager_closes(tmp_path: Path) -> None:
         pass
     with pytest.raises(sqlite3.ProgrammingError):
         history.recent(1)
+
+
+def test_recent_and_since_stop_at_upto(make: Factory) -> None:
+    """With ``upto``, nothing newer than that id is returned: a joiner's history ends there."""
+    history = make()
+    ids = fill(history, 5)
+    assert [m.text for m in history.recent(10, ids[2])] == ["m0", "m1", "m2"]
+    missed = history.since(ids[0], ids[3])
+    assert missed is not None
+    assert [m.text for m in missed] == ["m1", "m2", "m3"]
+    assert history.newest() == ids[-1]
+
+
+def test_tokens_are_bounded_least_recently_used_first(tmp_path: Path) -> None:
+    """Past ``tokens`` names, the token used longest ago is forgotten; a resume is a use."""
+    now = [0.0]
+    with SqliteHistory(tmp_path / "t.sqlite3", tokens=2, clock=lambda: now[0]) as sqlite:
+        for history in (MemoryHistory(tokens=2, clock=lambda: now[0]), sqlite):
+            for key in ("a", "b"):
+                now[0] += 1
+                history.set_token(key, f"t-{key}")
+            now[0] += 1
+            history.set_token("a", "t-a")  # a resume of a: now b is the oldest
+            now[0] += 1
+            history.set_token("c", "t-c")
+            assert [history.token(key) for key in "abc"] == ["t-a", None, "t-c"]
+
+
+def test_idle_tokens_expire(tmp_path: Path) -> None:
+    """A token unused for ``token_ttl`` seconds is gone, so its name joins afresh."""
+    now = [0.0]
+    with SqliteHistory(tmp_path / "t.sqlite3", token_ttl=10, clock=lambda: now[0]) as sqlite:
+        for history in (MemoryHistory(token_ttl=10, clock=lambda: now[0]), sqlite):
+            now[0] = 100.0
+            history.set_token("a", "t-a")
+            now[0] = 109.0
+            assert history.token("a") == "t-a"
+            now[0] = 111.0
+            assert history.token("a") is None
+
+
+def test_a_schema_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A file written before dedupe by identity keeps its messages and tokens."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 0), schema INTEGER NOT NULL,
+                epoch TEXT NOT NULL, last_seq INTEGER NOT NULL, evicted INTEGER NOT NULL);
+            CREATE TABLE messages (seq INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                text TEXT NOT NULL, ts REAL NOT NULL);
+            CREATE TABLE dedupe (name TEXT NOT NULL, cid TEXT NOT NULL, seq INTEGER NOT NULL,
+                PRIMARY KEY (name, cid));
+            CREATE TABLE tokens (key TEXT PRIMARY KEY, token TEXT NOT NULL);
+            INSERT INTO state VALUES (0, 1, 'old', 1, 0);
+            INSERT INTO messages VALUES (1, 'alice', 'hello', 1.0);
+            INSERT INTO dedupe VALUES ('alice', 'c1', 1);
+            INSERT INTO tokens VALUES ('alice', 'tok');
+            """
+        )
+    db.close()
+    with SqliteHistory(path) as history:
+        assert [m.text for m in history.recent(5)] == ["hello"]
+        assert history.token("alice") == "tok"
+        assert history.find("tok", "c1") is None
+        assert history.append("bob", "hi", 2.0, identity="x", cid="c1").id == "old-000000000002"
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        (lambda tmp: tmp, "is a folder"),
+        (lambda tmp: tmp / "missing" / "chat.sqlite3", "does not exist"),
+    ],
+)
+def test_sqlite_refuses_a_path_that_cannot_be_a_file_in_one_line(
+    tmp_path: Path, where: Callable[[Path], Path], says: str
+) -> None:
+    """A folder, or a file in a missing folder, raises StoreError with one line naming it."""
+    with pytest.raises(StoreError, match=says) as caught:
+        SqliteHistory(where(tmp_path))
+    assert "\n" not in str(caught.value)
+    assert caught.value.__cause__ is None

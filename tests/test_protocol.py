@@ -24,6 +24,8 @@ from wslib.core.protocol import (
     decode,
     encode,
     error_event,
+    joined_event,
+    left_event,
     message_event,
     name_key,
     new_token,
@@ -98,7 +100,7 @@ def test_unknown_fields_are_ignored() -> None:
         (join(name=7), "bad_field"),
         (join(token=7), "bad_field"),
         (join(last_id="x" * 129), "bad_field"),
-        (join(v=2), "bad_version"),
+        (join(v=3), "bad_version"),
         (join(v=True), "bad_version"),
         (join(v="1"), "bad_version"),
         (send(cid=None), "bad_field"),
@@ -326,3 +328,11 @@ def test_different_names_keep_different_keys() -> None:
     ]
     assert len(set(keys)) == len(keys)
     assert name_key("ana  maria") == name_key("ana maria")
+
+
+def test_presence_events_are_deltas_and_both_versions_may_join() -> None:
+    """joined and left name one person only; a join may say version 1 or 2."""
+    assert joined_event("bob") == {"type": "joined", "name": "bob"}
+    assert left_event("bob") == {"type": "left", "name": "bob"}
+    assert parse({"type": "join", "name": "bob", "v": 2}) == Join("bob")
+    assert VERSION == 2

@@ -33,7 +33,7 @@ from .client.client import Client
 from .client.terminal import TerminalView
 from .core.display import printable
 from .core.settings import Limits
-from .exceptions import PortInUseError, ServerError
+from .exceptions import PortInUseError, ServerError, StoreError
 from .server.logbook import LogBook
 from .server.output import LineHandler, LineWriter
 from .server.server import DEFAULT_HOST, DEFAULT_PORT, Server
@@ -216,7 +216,7 @@ async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
             file=sys.stderr,
         )
         return 1
-    except ServerError as exc:  # e.g. Redis cannot be reached
+    except (ServerError, StoreError) as exc:  # Redis cannot be reached; a bad --history-db
         print(f"wslib: {exc}", file=sys.stderr)
         return 1
     # Handle SIGTERM before the URL line says "ready": a script may signal at once.

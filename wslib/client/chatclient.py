@@ -113,8 +113,10 @@ class ChatClient(BaseClient[Event]):
             self._record(event)
         elif kind == "ack":
             self.pending.pop(text(event, "cid") or "", None)
-        elif kind in ("joined", "left"):
-            self.online = names(event, "online")
+        elif kind == "joined":  # presence comes as deltas; the whole list only on welcome
+            self.online = sorted({*self.online, text(event, "name") or ""})
+        elif kind == "left":
+            self.online = [name for name in self.online if name != text(event, "name")]
         elif kind == "error":
             self.errors.append(event)
             if event.get("code") not in RETRY_ERRORS:

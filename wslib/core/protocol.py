@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..exceptions import BadEventError, BadValueError, ChatError
 
 __all__ = [
+    "ACCEPTED",
     "MAX_CID",
     "MAX_NAME",
     "MAX_TEXT",
@@ -45,7 +46,9 @@ __all__ = [
     "welcome_event",
 ]
 
-VERSION = 1
+VERSION = 2  # 2: joined/left carry no online list; welcome has the whole list
+#: The versions a ``join`` may name: version 1 clients differ only in reading presence.
+ACCEPTED = frozenset({1, 2})
 MAX_NAME = 32
 MAX_TEXT = 4096
 MAX_CID = 64
@@ -194,7 +197,7 @@ def parse(obj: Mapping[str, object]) -> ClientEvent:
     kind = _required(obj, "type")
     if kind == "join":
         version = obj.get("v")
-        if version is not None and (type(version) is not int or version != VERSION):
+        if version is not None and (type(version) is not int or version not in ACCEPTED):
             raise BadEventError("bad_version", f"This server speaks protocol version {VERSION}.")
         return Join(
             name=check_name(_required(obj, "name")),
@@ -324,14 +327,14 @@ def ack_event(cid: str, message_id: str, *, duplicate: bool) -> dict[str, object
     return {"type": "ack", "cid": cid, "id": message_id, "duplicate": duplicate}
 
 
-def joined_event(name: str, online: Sequence[str]) -> dict[str, object]:
-    """Build the ``joined`` event sent to the others when ``name`` arrives."""
-    return {"type": "joined", "name": name, "online": list(online)}
+def joined_event(name: str) -> dict[str, object]:
+    """Build the ``joined`` event sent to the others when ``name`` arrives (a delta)."""
+    return {"type": "joined", "name": name}
 
 
-def left_event(name: str, online: Sequence[str]) -> dict[str, object]:
-    """Build the ``left`` event sent to the others when ``name`` goes."""
-    return {"type": "left", "name": name, "online": list(online)}
+def left_event(name: str) -> dict[str, object]:
+    """Build the ``left`` event sent to the others when ``name`` goes (a delta)."""
+    return {"type": "left", "name": name}
 
 
 def typing_event(name: str) -> dict[str, object]:

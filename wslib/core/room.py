@@ -1,27 +1,47 @@
-"""Run the rules of one chat room as plain method calls that return what to send to whom.
+"""Run the chat's rules as plain method calls that return what to send to whom.
 
-``Room`` never touches a socket. A server adapter numbers its connections and, for each one:
+One engine serves a server alone and servers linked through Redis. The chat belongs to a
+shared, ordered *log* kept by a store (in memory, in SQLite, or a Redis Stream). A ``Room``
+checks what its own clients send and turns each good event into a *request* for the store;
+the store decides what only it can decide (is the name free? was this ``cid`` seen from this
+identity? is the recipient online?) and appends an *entry*. Every server then applies every
+entry in log order, and its room says what to write to its own clients. A server alone is
+the case of one server on a log kept in this process.
 
-1. calls ``room.receive(conn, data)`` with every frame it reads (``str`` for text, ``bytes``
-   for binary) and carries out the returned actions in order;
-2. calls ``room.disconnect(conn)`` once when the connection ends, for any reason, and
-   carries out those actions too.
+The adapter (``wslib.server.chat``) drives a room in these steps:
+
+1. ``receive(conn, data)`` for each frame: carry out the returned ``Send`` actions and
+   perform the returned requests in order; tell the room how the store answered with
+   ``settle(request, outcome, message_id)``, or ``unavailable(request)`` if the store
+   could not be reached, and carry out what that returns;
+2. ``disconnect(conn)`` when a connection ends, and perform the ``LeaveRequest`` if any;
+3. ``apply(entry_id, fields)`` for every log entry in order; a returned ``Welcome``
+   means: fetch the history it describes, then carry out ``welcome(...)``'s actions
+   before applying the next entry;
+4. ``typing(name)`` for each typing notice (these skip the log: they are not kept).
 
 Carrying out ``Send(to, event)`` means encoding ``event`` once with ``protocol.encode`` and
 writing it to each connection in ``to``; ``Close(conn, code, reason)`` means closing that
-connection with that code. The room keeps no per-connection state beyond a name, so an
-error for one client never changes anything for another.
+connection with that code. An error for one client never changes anything for another.
+
+The entries a store writes, as ``str`` fields (``k`` says the kind):
+
+- ``k=j`` a join: ``name``, ``srv`` and ``conn`` (who joined, where), ``resumed`` (``"1"``
+  if the token matched), ``ghost_srv``/``ghost_conn`` (the connection it takes over, or
+  empty), ``online`` (a JSON list of every name online after it);
+- ``k=m`` a message: ``name``, ``text``, ``ts``, ``cid``, ``srv``, ``conn``, and ``to`` for a
+  private one; the entry's id is the message id;
+- ``k=l`` a leave: ``name``.
 """
 
 from __future__ import annotations
 
-import hmac
-import time
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ..exceptions import ChatError, StateError
-from ..storage.history import History, MemoryHistory
 from .codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
 from .protocol import (
     Join,
@@ -41,9 +61,31 @@ from .protocol import (
     welcome_event,
 )
 
-__all__ = ["Action", "Close", "ConnId", "Room", "Send"]
+__all__ = [
+    "UNAVAILABLE",
+    "Action",
+    "Close",
+    "ConnId",
+    "JoinRequest",
+    "LeaveRequest",
+    "Outcome",
+    "PostRequest",
+    "Request",
+    "Room",
+    "Send",
+    "TypingRequest",
+    "Welcome",
+    "message_from",
+]
 
 ConnId = int
+
+#: The error a client gets for an event the server cannot store right now.
+UNAVAILABLE = StateError("unavailable", "The chat is unavailable for now; try again later.")
+
+#: How a store answered a request: done; done before (a repeated join); the name is held;
+#: the ``cid`` was stored before for this identity; the recipient is not online.
+Outcome = Literal["ok", "again", "taken", "dup", "nouser"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,75 +108,106 @@ class Close:
 Action = Send | Close
 
 
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """Claim ``name`` for ``conn``: resume it with ``token``, or give it ``fresh_token``."""
+
+    conn: ConnId
+    name: str
+    key: str
+    token: str | None
+    fresh_token: str
+    last_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostRequest:
+    """Store a message from ``conn`` unless ``(identity, cid)`` was stored before."""
+
+    conn: ConnId
+    name: str
+    identity: str  # the sender's resume token: dedupe belongs to it, not to the name
+    cid: str
+    text: str
+    to: str | None  # the recipient of a private message, as the sender wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class TypingRequest:
+    """Tell every server that ``name`` is typing."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRequest:
+    """Free the name held by ``conn``, if it still holds it, and log a ``left`` entry."""
+
+    conn: ConnId
+    name: str
+
+
+Request = JoinRequest | PostRequest | TypingRequest | LeaveRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Fetch the history for a joiner up to entry ``upto``, then call ``welcome``."""
+
+    conn: ConnId
+    last_id: str | None
+    upto: str
+    online: tuple[str, ...]
+    resumed: bool
+
+
 class Room:
-    """Keep who is online, stamp and fan out messages, and replay history on join.
+    """Check this server's clients' events and deliver log entries to them.
 
     Usage::
 
-        room = Room()
-        room.receive(1, '{"type": "join", "name": "alice"}')  # [Send((1,), welcome)]
-        room.receive(1, '{"type": "send", "cid": "c1", "text": "hi"}')  # ack, message
+        room = Room("a")
+        room.receive(1, '{"type": "join", "name": "alice"}')   # [JoinRequest(...)]
+        room.apply("5-0", {"k": "j", "name": "alice", "srv": "a", "conn": "1", ...})
 
     Args:
-        history: Where messages, ids, dedupe and tokens are kept; a new ``MemoryHistory``
-            by default. The room does not close it.
-        replay: How many recent messages a newcomer is sent after its welcome.
-        clock: Returns the server time in seconds for each message's ``ts``.
+        server: This server's id in the log's entries; unique among live servers.
         new_token: Returns a fresh, unguessable resume token.
-
-    Raises:
-        ValueError: If ``replay`` is negative.
     """
 
-    def __init__(
-        self,
-        history: History | None = None,
-        *,
-        replay: int = 100,
-        clock: Callable[[], float] = time.time,
-        new_token: Callable[[], str] = new_token,
-    ) -> None:
-        if replay < 0:
-            raise ValueError("replay must not be negative")
-        self._history: History = MemoryHistory() if history is None else history
-        self._replay = replay
-        self._clock = clock
+    def __init__(self, server: str = "local", *, new_token: Callable[[], str] = new_token) -> None:
+        self.server = server
         self._new_token = new_token
-        self._names: dict[ConnId, str] = {}  # joined connection -> name as shown
-        self._conns: dict[str, ConnId] = {}  # name_key(name) -> joined connection
+        self._live: dict[ConnId, tuple[str, str]] = {}  # welcomed conn -> (name, token)
+        self._joining: dict[ConnId, JoinRequest] = {}
         self._ghosts: set[ConnId] = set()  # taken over, waiting for the adapter to close
+        self._online: dict[str, str] = {}  # name key -> name, for the whole chat
 
     @property
-    def replay(self) -> int:
-        """Return how many recent messages a newcomer is sent."""
-        return self._replay
+    def conns(self) -> list[ConnId]:
+        """Return this server's connections that have joined (and hold a name), in order."""
+        return sorted(self._live)
 
     @property
     def online(self) -> list[str]:
-        """Return the names of everyone online, sorted."""
-        return sorted(self._names.values())
+        """Return every name online in the chat, on any server, as the log says; sorted."""
+        return sorted(self._online.values())
 
     def name(self, conn: ConnId) -> str | None:
-        """Return the name ``conn`` joined as, or ``None`` if it has not joined.
+        """Return the name ``conn`` joined as, or ``None`` if it has not (yet) joined."""
+        live = self._live.get(conn)
+        return None if live is None else live[0]
 
-        Args:
-            conn: A connection id.
-
-        Returns:
-            The name, or ``None``.
-        """
-        return self._names.get(conn)
-
-    def receive(self, conn: ConnId, data: str | bytes) -> list[Action]:
-        """Handle one frame from ``conn`` and return what to send to whom.
+    def receive(self, conn: ConnId, data: str | bytes) -> list[Action | Request]:
+        """Check one frame from ``conn``; return an error, or the request it makes.
 
         Args:
             conn: The connection the frame came from.
             data: The frame's payload: ``str`` for a text frame, ``bytes`` for binary.
 
         Returns:
-            The actions to carry out, in order. A refused frame yields one ``error`` event
-            for ``conn`` alone. Frames from a connection that was taken over yield nothing.
+            One ``error`` event for ``conn`` alone, or one request; nothing for a
+            connection that was taken over.
         """
         if conn in self._ghosts:
             return []
@@ -143,99 +216,151 @@ class Room:
             obj = decode(data)
             event = parse(obj)
             if isinstance(event, Join):
-                return self._join(conn, event)
-            if conn not in self._names:
+                return [self._join(conn, event)]
+            live = self._live.get(conn)
+            if live is None:
                 raise StateError("not_joined", "Join the chat before sending anything else.")
+            name, identity = live
             if isinstance(event, Post):
-                return self._post(conn, event)
-            return self._to_others(conn, typing_event(self._names[conn]))
+                return [PostRequest(conn, name, identity, event.cid, event.text, event.to)]
+            return [TypingRequest(name)]
         except ChatError as error:
             return [Send((conn,), error_event(error, cid=refused_cid(obj)))]
 
-    def disconnect(self, conn: ConnId) -> list[Action]:
-        """Forget ``conn`` and return the ``left`` event for the others, if it had joined.
+    def settle(self, request: Request, outcome: Outcome, message_id: str = "") -> list[Action]:
+        """Return what the sender gets for the store's answer to its request.
 
-        Args:
-            conn: The connection that ended.
-
-        Returns:
-            The actions to carry out; none if ``conn`` never joined or was taken over.
+        ``"ok"`` and ``"again"`` return nothing here: the entry the store appended brings
+        the welcome, the ack and the message when ``apply`` meets it.
         """
+        if outcome == "taken" and isinstance(request, JoinRequest):
+            error = StateError("name_taken", f"The name {request.name!r} is already in use.")
+            return self._refused(request, error)
+        if outcome == "nouser" and isinstance(request, PostRequest):
+            error = StateError("no_such_user", f"No one named {request.to!r} is online.")
+            return self._refused(request, error)
+        if outcome == "dup" and isinstance(request, PostRequest):
+            return [Send((request.conn,), ack_event(request.cid, message_id, duplicate=True))]
+        return []
+
+    def unavailable(self, request: Request) -> list[Action]:
+        """Return the ``unavailable`` error for a request the store could not perform."""
+        return self._refused(request, UNAVAILABLE)
+
+    def disconnect(self, conn: ConnId) -> list[Request]:
+        """Forget ``conn``; return the request that frees its name, if it claimed one."""
         if conn in self._ghosts:
             self._ghosts.discard(conn)
             return []
-        name = self._names.pop(conn, None)
-        if name is None:
+        joining = self._joining.pop(conn, None)
+        live = self._live.pop(conn, None)
+        name = live[0] if live else (joining.name if joining else None)
+        return [] if name is None else [LeaveRequest(conn, name)]
+
+    def apply(self, entry_id: str, fields: Mapping[str, str]) -> list[Action | Welcome]:
+        """Return what this server's clients get for one log entry.
+
+        Args:
+            entry_id: The entry's id in the log; a message's id.
+            fields: The entry, as the store wrote it (see this module's docstring).
+
+        Returns:
+            Actions for local connections, and a ``Welcome`` when the entry is the join
+            of a local connection.
+        """
+        kind = fields.get("k")
+        if kind == "m":
+            return self._message(entry_id, fields)
+        if kind == "l":
+            self._online.pop(name_key(fields["name"]), None)
+            return self._to_live(left_event(fields["name"]))
+        if kind != "j":
             return []
-        del self._conns[name_key(name)]
-        return self._to_others(conn, left_event(name, self.online))
+        online = _online(fields.get("online", "[]"))
+        self._online = {name_key(name): name for name in online}
+        out: list[Action | Welcome] = []
+        if fields.get("ghost_srv") == self.server:
+            ghost = int(fields["ghost_conn"])
+            if ghost in self._live:  # resumed: close the old connection, show no "left"
+                del self._live[ghost]
+                self._ghosts.add(ghost)
+                out.append(Close(ghost, CLOSE_TAKEN_OVER, CLOSE_REASONS[CLOSE_TAKEN_OVER]))
+        if not fields.get("ghost_srv"):  # a takeover shows no "joined" either
+            out.extend(self._to_live(joined_event(fields["name"])))
+        conn = int(fields["conn"]) if fields.get("srv") == self.server else None
+        if conn is not None and conn in self._joining:
+            join = self._joining[conn]
+            resumed = fields.get("resumed") == "1"
+            out.append(Welcome(conn, join.last_id, entry_id, tuple(online), resumed))
+        return out
 
-    def _join(self, conn: ConnId, join: Join) -> list[Action]:
-        if conn in self._names:
-            raise StateError("already_joined", f"You have already joined as {self._names[conn]!r}.")
-        key = name_key(join.name)
-        token = self._history.token(key)
-        resumed = (
-            join.token is not None
-            and token is not None
-            and hmac.compare_digest(join.token.encode(), token.encode())
+    def welcome(
+        self, welcome: Welcome, messages: Sequence[Message], *, reset: bool, epoch: str
+    ) -> list[Action]:
+        """Welcome a joiner with the history fetched for it; it is live from now on."""
+        join = self._joining.pop(welcome.conn, None)
+        if join is None:  # it went away while its history was fetched
+            return []
+        token = join.token if welcome.resumed and join.token else join.fresh_token
+        self._live[welcome.conn] = (join.name, token)
+        event = welcome_event(
+            join.name, token, epoch, welcome.online, replay=len(messages), reset=reset
         )
-        actions: list[Action] = []
-        ghost = self._conns.get(key)
-        if ghost is not None:
-            if not resumed or self._names[ghost] != join.name:
-                raise StateError("name_taken", f"The name {join.name!r} is already in use.")
-            # Resume takes the name over at once: the old connection is usually a ghost
-            # whose network died before the server noticed.
-            del self._names[ghost]
-            self._ghosts.add(ghost)
-            actions.append(Close(ghost, CLOSE_TAKEN_OVER, CLOSE_REASONS[CLOSE_TAKEN_OVER]))
-        if not resumed or token is None:
-            token = self._new_token()
-            self._history.set_token(key, token)
-        self._names[conn] = join.name
-        self._conns[key] = conn
-        messages, reset = self._missed(join.last_id)
-        welcome = welcome_event(
-            join.name,
-            token,
-            self._history.epoch,
-            self.online,
-            replay=len(messages),
-            reset=reset,
+        return [
+            Send((welcome.conn,), event),
+            *(Send((welcome.conn,), message_event(message)) for message in messages),
+        ]
+
+    def typing(self, name: str) -> list[Action]:
+        """Return the typing notice for every local client not joined under ``name``."""
+        key = name_key(name)
+        others = tuple(c for c, (n, _) in sorted(self._live.items()) if name_key(n) != key)
+        return [Send(others, typing_event(name))] if others else []
+
+    def _join(self, conn: ConnId, join: Join) -> JoinRequest:
+        claimed = self._live[conn][0] if conn in self._live else None
+        if claimed is None and conn in self._joining:
+            claimed = self._joining[conn].name
+        if claimed is not None:
+            raise StateError("already_joined", f"You have already joined as {claimed!r}.")
+        request = JoinRequest(
+            conn, join.name, name_key(join.name), join.token, self._new_token(), join.last_id
         )
-        actions.append(Send((conn,), welcome))
-        actions.extend(Send((conn,), message_event(message)) for message in messages)
-        if ghost is None:
-            actions.extend(self._to_others(conn, joined_event(join.name, self.online)))
-        return actions
+        self._joining[conn] = request
+        return request
 
-    def _missed(self, last_id: str | None) -> tuple[list[Message], bool]:
-        if last_id is not None:
-            missed = self._history.since(last_id)
-            if missed is not None:
-                return missed, False
-        return self._history.recent(self._replay), last_id is not None
+    def _refused(self, request: Request, error: ChatError) -> list[Action]:
+        if isinstance(request, JoinRequest):
+            self._joining.pop(request.conn, None)
+            return [Send((request.conn,), error_event(error))]
+        if isinstance(request, PostRequest):
+            return [Send((request.conn,), error_event(error, cid=request.cid))]
+        return []
 
-    def _post(self, conn: ConnId, post: Post) -> list[Action]:
-        name = self._names[conn]
-        earlier = self._history.find(name, post.cid)
-        if earlier is not None:  # a retry, perhaps after a reconnect: acknowledge, don't show
-            return [Send((conn,), ack_event(post.cid, earlier, duplicate=True))]
-        if post.to is None:
-            to = tuple(sorted(self._names))
-            message = self._history.append(name, post.text, self._clock(), cid=post.cid)
+    def _message(self, entry_id: str, fields: Mapping[str, str]) -> list[Action | Welcome]:
+        message = message_from(entry_id, fields)
+        out: list[Action | Welcome] = []
+        origin = int(fields["conn"]) if fields.get("srv") == self.server else None
+        if origin is not None and origin in self._live:  # the ack just before the message
+            out.append(Send((origin,), ack_event(fields["cid"], entry_id, duplicate=False)))
+        if message.to is None:
+            out.extend(self._to_live(message_event(message)))
         else:
-            target = self._conns.get(name_key(post.to))
-            if target is None:
-                raise StateError("no_such_user", f"No one named {post.to!r} is online.")
-            to = tuple(sorted({conn, target}))
-            message = self._history.append(
-                name, post.text, self._clock(), cid=post.cid, to=self._names[target]
-            )
-        ack = ack_event(post.cid, message.id, duplicate=False)
-        return [Send((conn,), ack), Send(to, message_event(message))]
+            keys = {name_key(message.name), name_key(message.to)}
+            to = tuple(c for c, (n, _) in sorted(self._live.items()) if name_key(n) in keys)
+            if to:
+                out.append(Send(to, message_event(message)))
+        return out
 
-    def _to_others(self, conn: ConnId, event: Mapping[str, object]) -> list[Action]:
-        others = tuple(sorted(other for other in self._names if other != conn))
-        return [Send(others, event)] if others else []
+    def _to_live(self, event: Mapping[str, object]) -> list[Action | Welcome]:
+        return [Send(tuple(sorted(self._live)), event)] if self._live else []
+
+
+def message_from(entry_id: str, fields: Mapping[str, str]) -> Message:
+    """Return the chat message held by a log entry of kind ``m``."""
+    return Message(entry_id, fields["name"], fields["text"], float(fields["ts"]), fields.get("to"))
+
+
+def _online(text: str) -> list[str]:
+    names = json.loads(text)
+    return sorted(names) if isinstance(names, list) else []  # Lua encodes {} for empty

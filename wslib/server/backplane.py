@@ -2,17 +2,18 @@
 
 A server hands every relayed message and every chat frame to its *backplane*, and the
 backplane hands back, to each linked server, what that server must write to its own
-connections. Two backplanes implement the same ``Backplane`` protocol:
+connections. Two backplanes implement the same ``Backplane`` protocol, and both run the chat
+through the same ``ChatLink`` (``wslib.server.chat``), only over different stores:
 
-- ``LocalBackplane`` (the default) links servers in this process. Each ``Server`` gets a
-  private one, so a single server behaves exactly as it always did; several servers that
-  are given the same instance share one ``Room``, and so one chat.
-- ``RedisBackplane`` (in ``wslib.redis_backplane``) links servers in any number of
+- ``LocalBackplane`` (the default) links servers in this process over a ``LocalStore``
+  (memory or SQLite). Each ``Server`` gets a private one, so a single server stands alone;
+  several servers given the same instance share the first one's store, and so one chat.
+- ``RedisBackplane`` (in ``wslib.server.redis_backplane``) links servers in any number of
   processes through a Redis server.
 
 A server uses its backplane in these steps:
 
-1. ``room = await backplane.attach(server, Room(...))`` once it listens; use that room;
+1. ``room = await backplane.attach(server, store, replay)`` once it listens;
 2. ``await backplane.relay(server, payload)`` after fanning out a relayed message locally;
 3. ``await backplane.receive(server, conn, data)`` for each chat frame, and
    ``await backplane.disconnect(server, conn)`` once when a chat connection ends;
@@ -25,29 +26,24 @@ another server, and ``server.close_chat(code, reason)`` when chat must stop for 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import itertools
+import logging
+import time
 from typing import Protocol
 
 from ..core.gate import BackplaneStatus
-from ..core.room import Action, ConnId, Room
+from ..core.room import ConnId, Room
+from ..exceptions import StoreError
+from ..storage.local import LocalFeed, LocalStore
+from .chat import ChatLink, Node
 
-__all__ = ["Backplane", "BackplaneStatus", "LocalBackplane", "Node", "open_backplane"]
+__all__ = ["Backplane", "BackplaneStatus", "LocalBackplane", "Node"]
 
+logger = logging.getLogger("wslib.server")
 
-class Node(Protocol):
-    """What a backplane needs from a server it links (``wslib.Server`` has all of it)."""
-
-    def deliver(self, actions: Sequence[Action], *, log: bool = True) -> None:
-        """Carry out the chat actions that concern this server's own connections."""
-        ...
-
-    def relay_in(self, payload: str | bytes) -> None:
-        """Send a message relayed by another server to every local relay client."""
-        ...
-
-    def close_chat(self, code: int, reason: str) -> None:
-        """Close every chat connection of this server with ``code``."""
-        ...
+_local_ids = itertools.count(1)  # server ids in local logs: unique in the process
+_QUIET = 30.0  # seconds between two warnings about the same storage failure
 
 
 class Backplane(Protocol):
@@ -58,8 +54,8 @@ class Backplane(Protocol):
         """Return ``"ok"``, or ``"degraded"`` while chat cannot be served."""
         ...
 
-    async def attach(self, node: Node, room: Room) -> Room:
-        """Link ``node``; return the room it should report (``room`` unless shared)."""
+    async def attach(self, node: Node, store: LocalStore, replay: int) -> Room:
+        """Link ``node``, whose own store is ``store``; return the room that speaks for it."""
         ...
 
     async def detach(self, node: Node) -> None:
@@ -80,7 +76,7 @@ class Backplane(Protocol):
 
 
 class LocalBackplane:
-    """Link servers in this process through one shared ``Room``.
+    """Link servers in this process through one ``LocalStore``.
 
     Usage::
 
@@ -88,79 +84,90 @@ class LocalBackplane:
         a = wslib.start(port=0, name="a", backplane=hub)
         b = wslib.start(port=0, name="b", backplane=hub)   # one chat on two ports
 
-    The room is the first attached server's; it is dropped when the last server detaches,
-    so a server restarted alone starts with a fresh room, as it always did. Connection ids
-    must be unique across the linked servers (``Server`` numbers them process-wide).
+    The store is the first attached server's; it is dropped when the last server detaches,
+    so a server restarted alone starts with its own store, as it always did.
+
+    A storage failure (a locked or read-only database) refuses that one event with the
+    ``unavailable`` error; everyone else chats on, and the next event tries again.
     """
 
     def __init__(self) -> None:
-        self._nodes: list[Node] = []
-        self._room: Room | None = None
+        self._store: LocalStore | None = None
+        self._links: dict[Node, tuple[ChatLink, LocalFeed, asyncio.Task[None]]] = {}
+        self._warned = 0.0
 
     @property
     def status(self) -> BackplaneStatus:
         """Return ``"ok"``: an in-process backplane cannot go away."""
         return "ok"
 
-    async def attach(self, node: Node, room: Room) -> Room:
-        """Link ``node``; return the shared room (``room``, if it is the first)."""
-        if self._room is None:
-            self._room = room
-        self._nodes.append(node)
-        return self._room
+    async def attach(self, node: Node, store: LocalStore, replay: int) -> Room:
+        """Link ``node``; return its room, on the shared store (``store``, if it is the first)."""
+        if self._store is None:
+            self._store = store
+        shared = self._store
+        link = ChatLink(
+            node,
+            Room(f"local{next(_local_ids)}"),
+            shared,
+            replay=replay,
+            typing=self._typing,
+            failures=(StoreError,),
+            failed=self._failed,
+        )
+        link.epoch = await shared.open()
+        feed = shared.feed()
+        task = asyncio.get_running_loop().create_task(self._pump(link, feed), name="wslib chat")
+        self._links[node] = (link, feed, task)
+        return link.room
 
     async def detach(self, node: Node) -> None:
-        """Unlink ``node``; forget the room once no server is left."""
-        if node in self._nodes:
-            self._nodes.remove(node)
-        if not self._nodes:
-            self._room = None
+        """Unlink ``node``; forget the store once no server is left."""
+        held = self._links.pop(node, None)
+        if held is not None:
+            link, feed, task = held
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            link.release()
+            if self._store is not None:
+                self._store.unfeed(feed)
+        if not self._links:
+            self._store = None
 
     async def relay(self, node: Node, payload: str | bytes) -> None:
         """Hand ``payload`` to every other linked server's relay clients."""
-        for other in self._nodes:
+        for other in self._links:
             if other is not node:
                 other.relay_in(payload)
 
     async def receive(self, node: Node, conn: ConnId, data: str | bytes) -> None:
-        """Run the frame through the shared room and deliver what it returns."""
-        self._deliver(node, self._shared.receive(conn, data))
+        """Run the frame through ``node``'s room and the shared store."""
+        await self._link(node).receive(conn, data)
 
     async def disconnect(self, node: Node, conn: ConnId) -> str | None:
-        """Tell the shared room, deliver the ``left`` event; return the name if it left."""
-        room = self._shared
-        name = room.name(conn)
-        self._deliver(node, room.disconnect(conn))
-        return name if name is not None and name not in room.online else None
+        """Free the name ``conn`` held; return it if it left."""
+        return await self._link(node).disconnect(conn)
 
-    @property
-    def _shared(self) -> Room:
-        if self._room is None:
-            raise RuntimeError("no server is attached to this backplane")
-        return self._room
+    def _link(self, node: Node) -> ChatLink:
+        held = self._links.get(node)
+        if held is None:
+            raise RuntimeError("this server is not attached to the backplane")
+        return held[0]
 
-    def _deliver(self, origin: Node, actions: list[Action]) -> None:
-        # Every server sees every action and keeps those for its own connections; only
-        # the server that read the frame writes the log lines, so each is written once.
-        origin.deliver(actions)
-        for other in self._nodes:
-            if other is not origin:
-                other.deliver(actions, log=False)
+    async def _typing(self, name: str) -> None:
+        for link, _, _ in self._links.values():
+            link.typing_in(name)
 
+    def _failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._warned >= _QUIET:  # one line per outage, not one per event
+            self._warned = now
+            logger.warning("chat storage failed (events get 'unavailable'): %s", exc)
 
-def open_backplane(backplane: Backplane | None, redis: str | None) -> Backplane:
-    """Return ``backplane``, else a ``RedisBackplane`` for the URL ``redis``, else a local one.
-
-    Raises:
-        ValueError: If both are given.
-        ImportError: If ``redis`` is given but redis-py is not installed.
-    """
-    if backplane is not None and redis is not None:
-        raise ValueError("give either a backplane or a redis URL, not both")
-    if backplane is not None:
-        return backplane
-    if redis is None:
-        return LocalBackplane()
-    from .redis_backplane import RedisBackplane  # redis-py is optional: import it only now
-
-    return RedisBackplane(redis)
+    async def _pump(self, link: ChatLink, feed: LocalFeed) -> None:
+        never = asyncio.Event()  # the task is cancelled instead: no blocking reads here
+        while True:
+            try:
+                await link.pump(feed, never, 3600.0)
+            except Exception:  # a bug: keep the chat going with the next entry, loudly
+                logger.exception("chat: applying a log entry failed")

@@ -5,7 +5,7 @@ Usage::
     server = wslib.start(port=0, redis="redis://127.0.0.1:6379/0")    # in a notebook
     $ wslib serve --port 8081 --redis redis://127.0.0.1:6379/0         # from a terminal
 
-How each part travels (the keys are listed in ``wslib.redis_store``):
+How each part travels (the keys are listed in ``wslib.storage.redis_store``):
 
 - **Relay**: a server fans a message out to its own clients at once and publishes it,
   with its server id, on a pub/sub channel; the other servers fan it out to theirs. One
@@ -24,6 +24,13 @@ connections get HTTP 503. The kit's clients reconnect with backoff and, once the
 has reconnected by itself, resume and send again what was not acknowledged, which Redis
 deduplicates: nothing is lost without the client knowing. The relay goes on locally;
 relayed messages that cannot be published meanwhile are counted and logged, not queued.
+
+An unexpected exception in one of the backplane's loops is a bug in the kit, not a lost
+Redis: it is logged with its traceback, chat connections are closed with 1011, and the
+loops start again at once.
+
+The chat's rules are the same as for a server alone: this module only carries them
+(``wslib.server.chat`` drives the ``Room`` over a ``RedisStore``).
 """
 
 from __future__ import annotations
@@ -34,22 +41,13 @@ import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from ..core.cluster import (
-    UNAVAILABLE,
-    ClusterRoom,
-    JoinRequest,
-    LeaveRequest,
-    PostRequest,
-    Request,
-    TypingRequest,
-    Welcome,
-)
-from ..core.codes import CLOSE_TRY_AGAIN_LATER
-from ..core.room import ConnId, Room
-from ..exceptions import ServerError, StateError
-from .backplane import BackplaneStatus, Node
+from ..core.codes import CLOSE_INTERNAL_ERROR, CLOSE_REASONS, CLOSE_TRY_AGAIN_LATER
+from ..core.gate import BackplaneStatus
+from ..core.room import Close, ConnId, JoinRequest, PostRequest, Room, Send
+from ..exceptions import ServerError
+from ..storage.local import LocalStore
+from .chat import ChatLink, Node
 
 try:
     from redis.asyncio import Redis
@@ -60,7 +58,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise ImportError("the Redis backplane needs redis-py: pip install 'wslib[redis]'") from exc
 
-from ..storage.redis_store import RedisStore
+from ..storage.redis_store import RedisFeed, RedisStore
 
 __all__ = ["DEGRADED_REASON", "RedisBackplane"]
 
@@ -109,18 +107,18 @@ class RedisBackplane:
         self.dropped = 0  # relayed messages that could not be published
         # Fail fast inside a command and let this class's own loop do the waiting.
         quick = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2)
-        options: dict[str, Any] = {"retry": quick, "socket_connect_timeout": 2.0}
-        self._redis: Redis = Redis.from_url(url, decode_responses=True, **options)
-        self._raw: Redis = Redis.from_url(url, **options)
+        self._redis: Redis = Redis.from_url(
+            url, decode_responses=True, retry=quick, socket_connect_timeout=2.0
+        )
+        self._raw: Redis = Redis.from_url(url, retry=quick, socket_connect_timeout=2.0)
         self.store = RedisStore(self._redis, prefix, maxlen=maxlen)
         self._relay_channel = f"{prefix}:relay".encode()
         self._typing_channel = f"{prefix}:typing".encode()
         self._status: BackplaneStatus = "ok"
         self._node: Node | None = None
-        self._room = ClusterRoom(self.server_id)
-        self._replay = 100
-        self._epoch = ""
-        self._position = "0-0"
+        self._link: ChatLink | None = None
+        self._room = Room(self.server_id)
+        self._feed = RedisFeed(self.store)
         self._pubsub: PubSub | None = None
         self._outbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(10_000)
         # Tasks blocked in a redis-py read are not cancelled: on Python 3.11 that could leave
@@ -128,6 +126,7 @@ class RedisBackplane:
         self._halt = asyncio.Event()
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
+        self._bug = False  # the round ended on an unexpected exception, not on Redis
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -136,19 +135,30 @@ class RedisBackplane:
         return self._status
 
     @property
-    def room(self) -> ClusterRoom:
+    def room(self) -> Room:
         """Return this server's share of the chat (its logic)."""
         return self._room
 
     # -- the Backplane protocol ----------------------------------------------------------
 
-    async def attach(self, node: Node, room: Room) -> Room:
-        """Connect to Redis and start relaying; return ``room`` (kept for ``Server.room``).
+    async def attach(self, node: Node, store: LocalStore, replay: int) -> Room:
+        """Connect to Redis and start relaying; return this server's room.
+
+        ``store`` (the server's own) is not used: Redis keeps the chat.
 
         Raises:
             ServerError: Redis cannot be reached now.
         """
-        self._node, self._replay = node, room.replay
+        self._node = node
+        self._link = ChatLink(
+            node,
+            self._room,
+            self.store,
+            replay=replay,
+            typing=self._publish_typing,
+            failures=_FAILURES,
+            failed=self._fail,
+        )
         self._stopping.clear()
         try:
             await self._connect(first=True)
@@ -156,7 +166,7 @@ class RedisBackplane:
             await self._close_clients()
             raise ServerError(f"cannot reach Redis at {self.url}: {exc}") from exc
         self._task = asyncio.get_running_loop().create_task(self._run(), name="wslib redis")
-        return room
+        return self._room
 
     async def detach(self, node: Node) -> None:
         """Stop every task, free this server's names and heartbeat, close the connections."""
@@ -165,6 +175,8 @@ class RedisBackplane:
             self._halt.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._link is not None:
+            self._link.release()
         if self._status == "ok":
             with contextlib.suppress(*_FAILURES):
                 async with asyncio.timeout(2.0):
@@ -183,54 +195,40 @@ class RedisBackplane:
 
     async def receive(self, node: Node, conn: ConnId, data: str | bytes) -> None:
         """Check one chat frame; store what it asks for; errors go back to ``conn`` only."""
-        for item in self._room.receive(conn, data):
-            if isinstance(item, JoinRequest | PostRequest | TypingRequest | LeaveRequest):
-                await self._perform(node, item)
-            else:
-                node.deliver([item])
+        if self._status != "ok":  # refuse at once: nothing is read from the log meanwhile
+            for item in self._room.receive(conn, data):
+                if isinstance(item, JoinRequest | PostRequest):
+                    node.deliver(self._room.unavailable(item))
+                elif isinstance(item, Send | Close):
+                    node.deliver([item])
+            return
+        await self._chat.receive(conn, data)
 
     async def disconnect(self, node: Node, conn: ConnId) -> str | None:
         """Free the name ``conn`` held; return it for the log."""
-        name = None
-        for request in self._room.disconnect(conn):
-            name = request.name
-            await self._perform(node, request)
-        return name
-
-    # -- requests from this server's clients -------------------------------------------------
-
-    async def _perform(self, node: Node, request: Request) -> None:
         if self._status != "ok":
-            node.deliver(self._room.refused(request, UNAVAILABLE))
-            return
-        try:
-            if isinstance(request, JoinRequest):
-                if await self.store.join(request, self.server_id) == "taken":
-                    error = StateError(
-                        "name_taken", f"The name {request.name!r} is already in use."
-                    )
-                    node.deliver(self._room.refused(request, error))
-            elif isinstance(request, PostRequest):
-                outcome, message_id = await self.store.post(request, self.server_id)
-                if outcome == "dup":
-                    node.deliver(self._room.duplicate(request, message_id))
-                elif outcome == "nouser":
-                    error = StateError("no_such_user", f"No one named {request.to!r} is online.")
-                    node.deliver(self._room.refused(request, error))
-            elif isinstance(request, TypingRequest):
-                typing = self.server_id.encode() + b"\0" + request.name.encode()
-                await self._outbox.put((self._typing_channel, typing))
-            else:
-                await self.store.leave(request, self.server_id)
-        except _FAILURES as exc:
-            node.deliver(self._room.refused(request, UNAVAILABLE))
-            self._fail(exc)
+            # Redis frees the name itself: this server's sweep when it reconnects.
+            return next((request.name for request in self._room.disconnect(conn)), None)
+        return await self._chat.disconnect(conn)
+
+    @property
+    def _chat(self) -> ChatLink:
+        if self._link is None:
+            raise RuntimeError("no server is attached to this backplane")
+        return self._link
 
     def _fail(self, exc: BaseException) -> None:
         """End this round of the loops; the first failure is the one reported."""
         if self._failure is None and not self._halt.is_set():
             self._failure = exc
         self._halt.set()
+        if self._link is not None:
+            self._link.release()
+
+    async def _publish_typing(self, name: str) -> None:
+        await self._outbox.put(
+            (self._typing_channel, self.server_id.encode() + b"\0" + name.encode())
+        )
 
     # -- the connection to Redis, and coming back after losing it --------------------------
 
@@ -238,11 +236,11 @@ class RedisBackplane:
         """(Re)connect: check the epoch, pick up the stream, subscribe, free stale names."""
         epoch = await self.store.epoch()
         if first:
-            self._position = await self.store.last_id()
-        elif epoch != self._epoch:  # Redis lost the chat: everything in the stream is new
+            self._feed.position = await self.store.last_id()
+        elif epoch != self._chat.epoch:  # Redis lost the chat: everything in the stream is new
             logger.warning("Redis at %s lost the chat's data (new epoch)", self.url)
-            self._position = "0-0"
-        self._epoch = epoch
+            self._feed.position = "0-0"
+        self._chat.epoch = epoch
         await self.store.sweep(self.server_id, self._room.conns, only_if_dead=False)
         await self.store.heartbeat(self.server_id, self.ttl)
         self._pubsub = self._raw.pubsub()
@@ -253,6 +251,7 @@ class RedisBackplane:
         while True:
             self._halt.clear()
             self._failure = None
+            self._bug = False
             loops = (self._read, self._listen, self._publish, self._beat)
             await asyncio.gather(*(self._guard(loop) for loop in loops))
             if self._stopping.is_set():
@@ -280,42 +279,49 @@ class RedisBackplane:
             )
 
     async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
-        """Run one loop until ``_halt``; if it fails, halt the others too."""
+        """Run one loop until ``_halt``; if it fails, halt the others too.
+
+        Losing Redis is expected and ends the round quietly; any other exception is a bug
+        in the kit: it is logged with its traceback, and the round ends all the same, so
+        the loops start again from a clean state.
+        """
         try:
             await loop()
-        except Exception as exc:  # Redis errors, or a bug: either way, start over
+        except _FAILURES as exc:
+            self._fail(exc)
+        except Exception as exc:
+            logger.exception("unexpected error in the Redis backplane's %s loop", loop.__name__)
+            self._bug = True
             self._fail(exc)
 
     def _degrade(self, exc: BaseException | None) -> None:
         self._status = "degraded"
         lost, self.dropped = self.dropped, 0
+        why = (
+            "an unexpected error (a bug, logged above)"
+            if self._bug
+            else f"lost Redis at {self.url}"
+        )
         logger.warning(
-            "degraded: lost Redis at %s (%s); chat connections closed with 1013%s",
-            self.url,
+            "degraded: %s (%s); chat connections closed with %d%s",
+            why,
             exc,
+            CLOSE_INTERNAL_ERROR if self._bug else CLOSE_TRY_AGAIN_LATER,
             f"; {lost} relayed messages were not published" if lost else "",
         )
         while not self._outbox.empty():  # not published: the relay carries no retries
             self._outbox.get_nowait()
         if self._node is not None:
-            self._node.close_chat(CLOSE_TRY_AGAIN_LATER, DEGRADED_REASON)
+            if self._bug:
+                self._node.close_chat(CLOSE_INTERNAL_ERROR, CLOSE_REASONS[CLOSE_INTERNAL_ERROR])
+            else:
+                self._node.close_chat(CLOSE_TRY_AGAIN_LATER, DEGRADED_REASON)
 
     # -- the four loops that run while Redis is reachable ---------------------------------
 
     async def _read(self) -> None:
         """Deliver every stream entry, in order, to this server's clients."""
-        while not self._halt.is_set():
-            for entry_id, fields in await self.store.read(self._position, block=_POLL):
-                self._position = entry_id
-                for item in self._room.apply(entry_id, fields):
-                    if isinstance(item, Welcome):
-                        messages, reset = await self.store.history(
-                            item.last_id, item.upto, self._replay
-                        )
-                        actions = self._room.welcome(item, messages, reset=reset, epoch=self._epoch)
-                        self._deliver(actions)
-                    else:
-                        self._deliver([item])
+        await self._chat.pump(self._feed, self._halt, _POLL)
 
     async def _listen(self) -> None:
         """Fan out what other servers relay, and typing notices, to this server's clients."""
@@ -326,7 +332,7 @@ class RedisBackplane:
                 continue
             server, _, body = bytes(message["data"]).partition(b"\0")
             if message["channel"] == self._typing_channel:
-                self._deliver(self._room.typing(body.decode()))
+                self._chat.typing_in(body.decode())
             elif server != self.server_id.encode() and self._node is not None:
                 self._node.relay_in(body[1:].decode() if body[:1] == b"t" else body[1:])
 
@@ -358,10 +364,6 @@ class RedisBackplane:
                     logger.warning("server %s stopped answering: %d names freed", server, gone)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._halt.wait(), self.heartbeat)
-
-    def _deliver(self, actions: list[Any]) -> None:
-        if self._node is not None and actions:
-            self._node.deliver(actions)
 
     async def _reset_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

@@ -4,7 +4,8 @@ One port serves the article's relay on ``/`` (or an echo, or your own handler), 
 chat on ``/chat``, the browser chat page on ``GET /`` and ``GET /healthz`` (see
 ``wslib.routes``).
 ``wslib.gate`` decides what an HTTP request gets before a WebSocket opens, and ``Relay``
-and ``Room`` decide what to send to whom; this module only writes it.
+and ``Room`` decide what to send to whom (the chat through its backplane,
+``wslib.server.backplane``); this module only writes it.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ from ..core.room import Action, ConnId, Room, Send
 from ..core.routes import Route, classify
 from ..core.settings import Limits
 from ..exceptions import PortInUseError
-from ..storage.history import History, MemoryHistory, SqliteHistory
+from ..storage.history import History, MemoryHistory
+from ..storage.local import LocalStore
+from ..storage.sqlite import SqliteHistory
 from . import flowtap
 from .admission import AcceptErrors, Admission
 from .assets import pages
-from .backplane import Backplane, open_backplane
+from .backplane import Backplane, LocalBackplane
 from .fanout import Fanout, shed_handshake
 from .logbook import LogBook
 from .transportlog import ClosedSendWarnings
@@ -78,7 +81,8 @@ class Server(AsyncStopOnExit):
         port: The port to bind; 0 picks a free one (read it back from ``port``).
         mode: ``"relay"`` (the article's broadcast) or ``"echo"`` on ``/``.
         handler: Your own ``async def handler(connection)`` for ``/``; overrides ``mode``.
-        history: Where chat history lives; default in memory.
+        history: Where chat history lives; default in memory. A ``SqliteHistory`` is used
+            from a worker thread, never on the event loop.
         history_db: Keep chat history in this SQLite file instead (ignored with ``history``).
         replay: How many chat messages a newcomer is shown.
         log: Where output lines go; default a ``LogBook`` kept in memory only.
@@ -100,7 +104,7 @@ class Server(AsyncStopOnExit):
             (``wslib.access.host_allowed``). A server bound beyond loopback accepts any.
 
     Raises:
-        ValueError: If both ``backplane`` and ``redis`` are given.
+        ValueError: If both ``backplane`` and ``redis`` are given, or ``replay`` is negative.
         ImportError: If ``redis`` is given and redis-py is not installed.
     """
 
@@ -126,6 +130,8 @@ class Server(AsyncStopOnExit):
     ) -> None:
         if redis is not None and (history is not None or history_db is not None):
             raise ValueError("with redis=, Redis keeps the chat's history: drop history/history_db")
+        if replay < 0:
+            raise ValueError("replay must not be negative")
         self.host, self.port, self.mode = host, port, mode
         self.token = resolve_token(host, token)
         self.allowed_hosts = tuple(allowed_hosts) if is_loopback(host) else None
@@ -145,8 +151,9 @@ class Server(AsyncStopOnExit):
         self._server: _WsServer | None = None
         self._relay: Relay[ServerConnection] = Relay()
         self._room: Room | None = None
+        self._store: LocalStore | None = None
         self._chat: dict[ConnId, ServerConnection] = {}
-        self.backplane = open_backplane(backplane, redis)
+        self.backplane = _open_backplane(backplane, redis)
         self._linked = backplane is not None or redis is not None  # others may share it
         self._flow = flow
         self._tasks: set[asyncio.Task[None]] = set()
@@ -182,11 +189,7 @@ class Server(AsyncStopOnExit):
 
     @property
     def room(self) -> Room:
-        """Return the chat room (its logic; created by ``start``).
-
-        Linked through Redis, the chat's logic is the backplane's ``room`` (a
-        ``ClusterRoom`` shared with the other servers); this local room then holds no one.
-        """
+        """Return the chat room: this server's share of the chat's logic (made by ``start``)."""
         if self._room is None:
             raise RuntimeError("the server has not started")
         return self._room
@@ -221,8 +224,14 @@ class Server(AsyncStopOnExit):
         if self._server is not None:
             raise RuntimeError("the server is already running")
         if self._history is None:
-            self._history = SqliteHistory(self._history_db) if self._history_db else MemoryHistory()
-        room = Room(self._history, replay=self._replay)
+            # Opening the file touches the disk: off the loop, like every later call.
+            self._history = (
+                await asyncio.to_thread(SqliteHistory, self._history_db)
+                if self._history_db
+                else MemoryHistory()
+            )
+        blocking = isinstance(self._history, SqliteHistory)
+        self._store = LocalStore(self._history, blocking=blocking)
         try:
             self._server = await serve(
                 self._dispatch,
@@ -241,16 +250,18 @@ class Server(AsyncStopOnExit):
                 backlog=4096,  # asyncio's 100 overflows in a burst of connects; somaxconn caps it
             )
         except OSError as exc:
+            await self._close_store()
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUseError(self.port) from None
             raise
         self.port = self._server.sockets[0].getsockname()[1]
         try:
-            self._room = await self.backplane.attach(self, room)
+            self._room = await self.backplane.attach(self, self._store, self._replay)
         except BaseException:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+            await self._close_store()
             raise
         self._accept_errors = AcceptErrors(asyncio.get_running_loop())
         self._accept_errors.install()
@@ -278,10 +289,17 @@ class Server(AsyncStopOnExit):
             self._accept_errors.remove()
         self._closed_sends.remove()  # the closing handshakes are done: say what they cost
         await self.backplane.detach(self)
-        if isinstance(self._history, SqliteHistory) and self._history_db:
-            self._history.close()
-            self._history = None
+        await self._close_store()
         logger.info("stopped %s", self.url)
+
+    async def _close_store(self) -> None:
+        """Close the store; close the history too if this server opened it (``history_db``)."""
+        store, self._store = self._store, None
+        if store is not None:
+            owned = self._history_db is not None and self._history is not None
+            await store.close(history=owned)
+            if owned:
+                self._history = None
 
     async def serve_forever(self) -> None:
         """Start if needed, then wait until ``stop`` is called (or the task is cancelled)."""
@@ -473,6 +491,24 @@ class Server(AsyncStopOnExit):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _open_backplane(backplane: Backplane | None, redis: str | None) -> Backplane:
+    """Return ``backplane``, else a ``RedisBackplane`` for the URL ``redis``, else a local one.
+
+    Raises:
+        ValueError: If both are given.
+        ImportError: If ``redis`` is given but redis-py is not installed.
+    """
+    if backplane is not None and redis is not None:
+        raise ValueError("give either a backplane or a redis URL, not both")
+    if backplane is not None:
+        return backplane
+    if redis is None:
+        return LocalBackplane()
+    from .redis_backplane import RedisBackplane  # redis-py is optional: import it only now
+
+    return RedisBackplane(redis)
 
 
 def _chat_log_line(event: object) -> str | None:

@@ -1,38 +1,51 @@
-"""Keep chat history, message ids, send dedupe and resume tokens in memory or in SQLite.
+"""Keep what a chat must remember in one process: messages, ids, send dedupe, resume tokens.
 
-A ``Room`` talks to its store only through the ``History`` protocol, and treats every id as
-an opaque string that only the store may compare. Both stores here write ids as
-``f"{epoch}-{seq:012d}"``, where the epoch is a random string made when the store is created
-(``SqliteHistory`` keeps it in the file, so ids stay valid across a restart). A store built
-on Redis Streams could use stream ids instead without changing ``Room``.
+A ``LocalStore`` (``wslib.storage.local``) keeps the chat's log over a ``History``:
+``MemoryHistory`` here, or ``SqliteHistory`` (``wslib.storage.sqlite``) for a file that
+survives a restart. Both write ids as ``f"{epoch}-{seq:012d}"``, where the epoch is a random
+string made when the store is created, and treat an id as an opaque string elsewhere.
 
 Private messages take an id from the same sequence, so ids stay ordered, but they are not
-kept for replay.
+kept for replay. Dedupe remembers ``(identity, cid)`` pairs, where the identity is the
+sender's resume token: a name's squatter cannot make its owner's retry look like a repeat.
+
+Tokens are bounded: at most ``tokens`` are kept (the least recently used goes first) and a
+token unused for ``token_ttl`` seconds expires, so its name joins afresh.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import sqlite3
+import time
 from collections import OrderedDict, deque
-from types import TracebackType
-from typing import Protocol, Self
+from collections.abc import Callable
+from typing import Protocol
 
 from ..core.protocol import Message
-from ..exceptions import StoreError
 
-__all__ = ["History", "MemoryHistory", "SqliteHistory"]
+__all__ = [
+    "MAX_TOKENS",
+    "TOKEN_TTL",
+    "History",
+    "MemoryHistory",
+    "format_id",
+    "new_epoch",
+    "parse_id",
+]
 
-_SCHEMA = 1
+#: How many resume tokens a store keeps by default; the least recently used goes first.
+MAX_TOKENS = 10_000
+#: How long (seconds) a resume token lives without being used: seven days by default.
+TOKEN_TTL = 7 * 24 * 3600.0
 
 
 class History(Protocol):
-    """Store what a chat room must remember; every method is synchronous and does no network.
+    """Store what a chat must remember; every method is synchronous and does no network.
 
     ``since`` is the contract that makes resume exact: it returns every public message newer
     than ``last_id``, or ``None`` when it cannot (the id is from another epoch, unknown, or
     some message after it was already dropped), so the room can say "history reset".
+    ``upto``, where given, is an id of this store: nothing newer is returned.
     """
 
     @property
@@ -40,53 +53,60 @@ class History(Protocol):
         """Return the string that changes whenever the id sequence starts over."""
         ...
 
+    def newest(self) -> str:
+        """Return the id given last (``EPOCH-000000000000`` before the first)."""
+        ...
+
     def append(
-        self, name: str, text: str, ts: float, *, cid: str, to: str | None = None
+        self, name: str, text: str, ts: float, *, identity: str, cid: str, to: str | None = None
     ) -> Message:
-        """Assign the next id, remember ``(name, cid)`` for dedupe, keep the message if public."""
+        """Assign the next id, remember ``(identity, cid)``, keep the message if public."""
         ...
 
-    def find(self, name: str, cid: str) -> str | None:
-        """Return the id already given to ``(name, cid)``, or ``None``."""
+    def find(self, identity: str, cid: str) -> str | None:
+        """Return the id already given to ``(identity, cid)``, or ``None``."""
         ...
 
-    def recent(self, count: int) -> list[Message]:
+    def recent(self, count: int, upto: str | None = None) -> list[Message]:
         """Return up to ``count`` newest public messages, oldest first."""
         ...
 
-    def since(self, last_id: str) -> list[Message] | None:
+    def since(self, last_id: str, upto: str | None = None) -> list[Message] | None:
         """Return the public messages after ``last_id``, or ``None`` if that cannot be exact."""
         ...
 
     def token(self, key: str) -> str | None:
-        """Return the current resume token for the name key ``key``, or ``None``."""
+        """Return the live resume token for the name key ``key``, or ``None``."""
         ...
 
     def set_token(self, key: str, token: str) -> None:
-        """Make ``token`` the only valid resume token for the name key ``key``."""
+        """Make ``token`` the only valid token for ``key``, used now (a resume refreshes it)."""
         ...
 
 
-def _new_epoch() -> str:
+def new_epoch() -> str:
+    """Return a fresh random epoch."""
     return secrets.token_hex(4)
 
 
-def _format_id(epoch: str, seq: int) -> str:
+def format_id(epoch: str, seq: int) -> str:
+    """Return the id of message number ``seq`` of ``epoch``."""
     return f"{epoch}-{seq:012d}"
 
 
-def _parse_id(epoch: str, message_id: str) -> int | None:
+def parse_id(epoch: str, message_id: str) -> int | None:
     """Return the sequence number in ``message_id`` if it is one of this epoch's ids."""
     head, _, digits = message_id.rpartition("-")
     if head != epoch or not (digits.isascii() and digits.isdigit()):
         return None
     seq = int(digits)
-    return seq if _format_id(epoch, seq) == message_id else None
+    return seq if format_id(epoch, seq) == message_id else None
 
 
-def _check_sizes(limit: int, dedupe: int) -> None:
-    if limit < 0 or dedupe < 0:
-        raise ValueError("limit and dedupe must not be negative")
+def check_sizes(*sizes: float) -> None:
+    """Raise ``ValueError`` if any size is negative."""
+    if any(size < 0 for size in sizes):
+        raise ValueError("limit, dedupe, tokens and token_ttl must not be negative")
 
 
 class MemoryHistory:
@@ -94,23 +114,36 @@ class MemoryHistory:
 
     Args:
         limit: How many public messages to keep for replay and resume.
-        dedupe: How many recent ``(name, cid)`` pairs to remember.
+        dedupe: How many recent ``(identity, cid)`` pairs to remember.
         epoch: A fixed epoch, for tests; a random one by default.
+        tokens: How many resume tokens to keep at most.
+        token_ttl: Seconds after which an unused token expires.
+        clock: Returns the time in seconds, for token expiry.
 
     Raises:
-        ValueError: If ``limit`` or ``dedupe`` is negative.
+        ValueError: If a size is negative.
     """
 
     def __init__(
-        self, limit: int = 1000, *, dedupe: int = 10_000, epoch: str | None = None
+        self,
+        limit: int = 1000,
+        *,
+        dedupe: int = 10_000,
+        epoch: str | None = None,
+        tokens: int = MAX_TOKENS,
+        token_ttl: float = TOKEN_TTL,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        _check_sizes(limit, dedupe)
-        self._epoch = epoch or _new_epoch()
+        check_sizes(limit, dedupe, tokens, token_ttl)
+        self._epoch = epoch or new_epoch()
         self._limit = limit
         self._dedupe_limit = dedupe
+        self._token_limit = tokens
+        self._token_ttl = token_ttl
+        self._clock = clock
         self._messages: deque[tuple[int, Message]] = deque()
         self._seen: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._tokens: dict[str, str] = {}
+        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> token, used
         self._last_seq = 0
         self._evicted = 0  # highest seq of a public message dropped to respect ``limit``
 
@@ -119,13 +152,17 @@ class MemoryHistory:
         """Return this store's epoch."""
         return self._epoch
 
+    def newest(self) -> str:
+        """Return the id given last (``EPOCH-000000000000`` before the first)."""
+        return format_id(self._epoch, self._last_seq)
+
     def append(
-        self, name: str, text: str, ts: float, *, cid: str, to: str | None = None
+        self, name: str, text: str, ts: float, *, identity: str, cid: str, to: str | None = None
     ) -> Message:
-        """Assign the next id, remember ``(name, cid)`` for dedupe, keep the message if public."""
+        """Assign the next id, remember ``(identity, cid)``, keep the message if public."""
         self._last_seq += 1
-        message = Message(_format_id(self._epoch, self._last_seq), name, text, ts, to)
-        self._seen[name, cid] = message.id
+        message = Message(format_id(self._epoch, self._last_seq), name, text, ts, to)
+        self._seen[identity, cid] = message.id
         while len(self._seen) > self._dedupe_limit:
             self._seen.popitem(last=False)
         if to is None:
@@ -134,167 +171,45 @@ class MemoryHistory:
                 self._evicted = self._messages.popleft()[0]
         return message
 
-    def find(self, name: str, cid: str) -> str | None:
-        """Return the id already given to ``(name, cid)``, or ``None``."""
-        return self._seen.get((name, cid))
+    def find(self, identity: str, cid: str) -> str | None:
+        """Return the id already given to ``(identity, cid)``, or ``None``."""
+        return self._seen.get((identity, cid))
 
-    def recent(self, count: int) -> list[Message]:
+    def recent(self, count: int, upto: str | None = None) -> list[Message]:
         """Return up to ``count`` newest public messages, oldest first."""
         if count <= 0:
             return []
-        return [message for _, message in list(self._messages)[-count:]]
+        top = self._upto(upto)
+        return [message for seq, message in self._messages if seq <= top][-count:]
 
-    def since(self, last_id: str) -> list[Message] | None:
+    def since(self, last_id: str, upto: str | None = None) -> list[Message] | None:
         """Return the public messages after ``last_id``, or ``None`` if that cannot be exact."""
-        seq = _parse_id(self._epoch, last_id)
-        if seq is None or seq > self._last_seq or seq < self._evicted:
+        seq = parse_id(self._epoch, last_id)
+        top = self._upto(upto)
+        if seq is None or seq > top or seq < self._evicted:
             return None
-        return [message for number, message in self._messages if number > seq]
+        return [message for number, message in self._messages if seq < number <= top]
 
     def token(self, key: str) -> str | None:
-        """Return the current resume token for the name key ``key``, or ``None``."""
-        return self._tokens.get(key)
+        """Return the live resume token for the name key ``key``, or ``None``."""
+        self._expire()
+        held = self._tokens.get(key)
+        return None if held is None else held[0]
 
     def set_token(self, key: str, token: str) -> None:
-        """Make ``token`` the only valid resume token for the name key ``key``."""
-        self._tokens[key] = token
+        """Make ``token`` the only valid token for ``key``, used now (a resume refreshes it)."""
+        self._tokens.pop(key, None)
+        self._tokens[key] = (token, self._clock())
+        while len(self._tokens) > self._token_limit:
+            self._tokens.popitem(last=False)
 
+    def _expire(self) -> None:
+        cutoff = self._clock() - self._token_ttl
+        while self._tokens and next(iter(self._tokens.values()))[1] < cutoff:
+            self._tokens.popitem(last=False)
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS state (
-    id INTEGER PRIMARY KEY CHECK (id = 0), schema INTEGER NOT NULL, epoch TEXT NOT NULL,
-    last_seq INTEGER NOT NULL, evicted INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY, name TEXT NOT NULL, text TEXT NOT NULL, ts REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS dedupe (
-    name TEXT NOT NULL, cid TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (name, cid));
-CREATE INDEX IF NOT EXISTS dedupe_seq ON dedupe (seq);
-CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, token TEXT NOT NULL);
-"""
-
-
-class SqliteHistory:
-    """Keep history in an SQLite file, so ids, messages, dedupe and tokens survive a restart.
-
-    Use one instance from one thread at a time (the server's event loop). Each ``append`` is
-    one transaction, so a crash never keeps a message without its dedupe entry.
-
-    Usage::
-
-        with SqliteHistory("chat.sqlite3") as history:
-            room = Room(history)
-
-    Args:
-        path: The database file; it is created if missing. ``":memory:"`` also works.
-        limit: How many public messages to keep for replay and resume.
-        dedupe: How many recent ``(name, cid)`` pairs to remember.
-
-    Raises:
-        StoreError: If the file is not a database this version can use.
-        ValueError: If ``limit`` or ``dedupe`` is negative.
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], *, limit: int = 1000, dedupe: int = 10_000
-    ) -> None:
-        _check_sizes(limit, dedupe)
-        self._limit = limit
-        self._dedupe_limit = dedupe
-        # The server may create the store on one thread and serve on another (a notebook
-        # kernel); calls are still serialised by the caller, as the docstring asks.
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        try:
-            with self._db:
-                self._db.executescript(_TABLES)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO state VALUES (0, ?, ?, 0, 0)", (_SCHEMA, _new_epoch())
-                )
-                schema, epoch = self._db.execute("SELECT schema, epoch FROM state").fetchone()
-                self._epoch = str(epoch)
-                if schema != _SCHEMA:
-                    raise StoreError(f"{path}: history schema {schema} is not {_SCHEMA}")
-                self._trim()  # the limit may be smaller than when the file was written
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreError(f"{path}: cannot use as a history store: {exc}") from exc
-        except StoreError:
-            self._db.close()
-            raise
-
-    @property
-    def epoch(self) -> str:
-        """Return this store's epoch, the same after every restart."""
-        return self._epoch
-
-    def append(
-        self, name: str, text: str, ts: float, *, cid: str, to: str | None = None
-    ) -> Message:
-        """Assign the next id, remember ``(name, cid)`` for dedupe, keep the message if public."""
-        with self._db:
-            self._db.execute("UPDATE state SET last_seq = last_seq + 1")
-            (seq,) = self._db.execute("SELECT last_seq FROM state").fetchone()
-            self._db.execute("INSERT OR REPLACE INTO dedupe VALUES (?, ?, ?)", (name, cid, seq))
-            self._db.execute("DELETE FROM dedupe WHERE seq <= ?", (seq - self._dedupe_limit,))
-            if to is None:
-                self._db.execute("INSERT INTO messages VALUES (?, ?, ?, ?)", (seq, name, text, ts))
-                self._trim()
-        return Message(_format_id(self._epoch, seq), name, text, ts, to)
-
-    def find(self, name: str, cid: str) -> str | None:
-        """Return the id already given to ``(name, cid)``, or ``None``."""
-        row = self._db.execute(
-            "SELECT seq FROM dedupe WHERE name = ? AND cid = ?", (name, cid)
-        ).fetchone()
-        return None if row is None else _format_id(self._epoch, row[0])
-
-    def recent(self, count: int) -> list[Message]:
-        """Return up to ``count`` newest public messages, oldest first."""
-        rows = self._db.execute(
-            "SELECT * FROM messages ORDER BY seq DESC LIMIT ?", (max(count, 0),)
-        ).fetchall()
-        return [self._message(*row) for row in reversed(rows)]
-
-    def since(self, last_id: str) -> list[Message] | None:
-        """Return the public messages after ``last_id``, or ``None`` if that cannot be exact."""
-        seq = _parse_id(self._epoch, last_id)
-        last_seq, evicted = self._db.execute("SELECT last_seq, evicted FROM state").fetchone()
-        if seq is None or seq > last_seq or seq < evicted:
-            return None
-        rows = self._db.execute("SELECT * FROM messages WHERE seq > ? ORDER BY seq", (seq,))
-        return [self._message(*row) for row in rows]
-
-    def token(self, key: str) -> str | None:
-        """Return the current resume token for the name key ``key``, or ``None``."""
-        row = self._db.execute("SELECT token FROM tokens WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_token(self, key: str, token: str) -> None:
-        """Make ``token`` the only valid resume token for the name key ``key``."""
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?)", (key, token))
-
-    def close(self) -> None:
-        """Close the database file; the store cannot be used afterwards."""
-        self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _message(self, seq: int, name: str, text: str, ts: float) -> Message:
-        return Message(_format_id(self._epoch, seq), name, text, ts)
-
-    def _trim(self) -> None:
-        row = self._db.execute(
-            "SELECT seq FROM messages ORDER BY seq DESC LIMIT 1 OFFSET ?", (self._limit,)
-        ).fetchone()
-        if row is not None:
-            self._db.execute("DELETE FROM messages WHERE seq <= ?", row)
-            self._db.execute("UPDATE state SET evicted = max(evicted, ?)", row)
+    def _upto(self, upto: str | None) -> int:
+        if upto is None:
+            return self._last_seq
+        seq = parse_id(self._epoch, upto)
+        return self._last_seq if seq is None else min(seq, self._last_seq)

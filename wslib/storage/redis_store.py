@@ -5,12 +5,16 @@ Keys, under a prefix (``wslib:chat`` by default):
 ==================  ======  ==============================================================
 key                 type    holds
 ==================  ======  ==============================================================
-``P:log``           stream  every message, join and leave, in order; an entry's id is the
-                            message id (``XADD ... MAXLEN ~`` keeps about ``maxlen``)
+``P:log``           stream  every message, join and leave, in order (the entries of
+                            ``wslib.core.room``); an entry's id is the message id
+                            (``XADD ... MAXLEN ~`` keeps about ``maxlen``)
 ``P:online``        hash    name key -> ``{"name", "srv", "conn"}``: who is online, where
-``P:tokens``        hash    name key -> resume token
-``P:dedupe``        hash    ``name + "\\n" + cid`` -> message id; ``P:dedupe:order`` (a
-                            list) drops the oldest past ``dedupe`` pairs
+``P:tokens``        hash    name key -> resume token; ``P:tokens:used`` (a sorted set of
+                            name keys by last use) forgets tokens unused for ``token_ttl``
+                            and the least recently used past ``tokens``
+``P:dedupe``        hash    ``token + "\\n" + cid`` -> message id (dedupe belongs to the
+                            sender's identity); ``P:dedupe:order`` (a list) drops the
+                            oldest past ``dedupe`` pairs
 ``P:epoch``         string  made once; a new value means Redis lost the chat
 ``P:server:ID``     string  a heartbeat: it expires when server ID stops refreshing it
 ==================  ======  ==============================================================
@@ -30,12 +34,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from ..core.cluster import JoinRequest, LeaveRequest, PostRequest, message_from
 from ..core.protocol import Message, name_key
+from ..core.room import JoinRequest, LeaveRequest, Outcome, PostRequest, message_from
+from .history import MAX_TOKENS, TOKEN_TTL
+from .store import Entry
 
-__all__ = ["Entry", "RedisStore"]
-
-Entry = tuple[str, dict[str, str]]
+__all__ = ["RedisFeed", "RedisStore"]
 
 _ONLINE = """
 local function online(key)
@@ -47,11 +51,17 @@ local function online(key)
 end
 """
 
-# KEYS: online, tokens, log. ARGV: key, name, token, fresh token, srv, conn, maxlen.
+# KEYS: online, tokens, log, token use times. ARGV: key, name, token, fresh token, srv, conn,
+# maxlen, now (ms), token ttl (ms), most tokens kept. A token unused for ttl is forgotten.
 _JOIN = (
     _ONLINE
     + """
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
+local now, ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - ttl))) do
+  redis.call('HDEL', KEYS[2], old)
+  redis.call('ZREM', KEYS[4], old)
+end
 local saved = redis.call('HGET', KEYS[2], ARGV[1])
 local resumed = ARGV[3] ~= '' and saved == ARGV[3]
 local ghost_srv, ghost_conn = '', ''
@@ -62,6 +72,13 @@ if holder then
   ghost_srv, ghost_conn = h.srv, h.conn
 end
 if not resumed then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+redis.call('ZADD', KEYS[4], now, ARGV[1])
+local extra = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[10])
+if extra > 0 then
+  for i, old in ipairs(redis.call('ZPOPMIN', KEYS[4], extra)) do
+    if i % 2 == 1 then redis.call('HDEL', KEYS[2], old) end
+  end
+end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({name = ARGV[2], srv = ARGV[5], conn = ARGV[6]}))
 local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'k', 'j', 'name', ARGV[2],
   'srv', ARGV[5], 'conn', ARGV[6], 'resumed', resumed and '1' or '0',
@@ -93,25 +110,18 @@ return {'ok', id}
 """
 
 # KEYS: online, log. ARGV: key, srv, conn, maxlen.
-_LEAVE = (
-    _ONLINE
-    + """
+_LEAVE = """
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if not holder then return 0 end
+if not holder then return '' end
 local h = cjson.decode(holder)
-if h.srv ~= ARGV[2] or h.conn ~= ARGV[3] then return 0 end
+if h.srv ~= ARGV[2] or h.conn ~= ARGV[3] then return '' end
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'k', 'l', 'name', h.name,
-  'online', online(KEYS[1]))
-return 1
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'k', 'l', 'name', h.name)
 """
-)
 
 # KEYS: online, log, heartbeat of srv. ARGV: srv, maxlen, '1' to act only if the heartbeat
 # has expired, then the conns of srv to keep. Leaves are logged in name order.
-_SWEEP = (
-    _ONLINE
-    + """
+_SWEEP = """
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local keep = {}
 for i = 4, #ARGV do keep[ARGV[i]] = true end
@@ -124,34 +134,43 @@ end
 table.sort(gone, function(a, b) return a[2] < b[2] end)
 for _, pair in ipairs(gone) do
   redis.call('HDEL', KEYS[1], pair[1])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'k', 'l', 'name', pair[2],
-    'online', online(KEYS[1]))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'k', 'l', 'name', pair[2])
 end
 return #gone
 """
-)
 
 # KEYS: epoch. ARGV: a new epoch, kept only if there is none.
 _EPOCH = "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])"
 
 
 class RedisStore:
-    """Perform a ``ClusterRoom``'s requests and read its log, on one Redis database.
+    """Perform a ``Room``'s requests and keep its log, on one Redis database.
 
     Args:
         redis: A ``redis.asyncio.Redis`` client made with ``decode_responses=True``.
         prefix: The start of every key, so several chats can share one database.
         maxlen: About how many log entries to keep (history, resume).
-        dedupe: How many recent ``(name, cid)`` pairs to remember.
+        dedupe: How many recent ``(identity, cid)`` pairs to remember.
+        tokens: How many resume tokens to keep at most.
+        token_ttl: Seconds after which an unused token is forgotten.
     """
 
     def __init__(
-        self, redis: Redis, prefix: str = "wslib:chat", *, maxlen: int = 1000, dedupe: int = 10_000
+        self,
+        redis: Redis,
+        prefix: str = "wslib:chat",
+        *,
+        maxlen: int = 1000,
+        dedupe: int = 10_000,
+        tokens: int = MAX_TOKENS,
+        token_ttl: float = TOKEN_TTL,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.maxlen = maxlen
         self.dedupe = dedupe
+        self.tokens = tokens
+        self.token_ttl = token_ttl
         self.log = f"{prefix}:log"
         self._online = f"{prefix}:online"
         self._join = redis.register_script(_JOIN)
@@ -168,15 +187,19 @@ class RedisStore:
         """Return the chat's epoch, making one if Redis has none (new, or emptied)."""
         return str(await self._epoch(keys=[f"{self.prefix}:epoch"], args=[secrets.token_hex(4)]))
 
+    async def open(self) -> str:
+        """Return the chat's epoch (see ``epoch``)."""
+        return await self.epoch()
+
     async def last_id(self) -> str:
         """Return the id of the log's newest entry, or ``0-0`` if it is empty."""
         newest = _entries(await self.redis.xrevrange(self.log, "+", "-", count=1))
         return newest[0][0] if newest else "0-0"
 
-    async def join(self, request: JoinRequest, server: str) -> str:
+    async def join(self, request: JoinRequest, server: str) -> Outcome:
         """Claim the name; return ``"ok"``, ``"again"`` (already done) or ``"taken"``."""
         reply = await self._join(
-            keys=[self._online, f"{self.prefix}:tokens", self.log],
+            keys=[self._online, f"{self.prefix}:tokens", self.log, f"{self.prefix}:tokens:used"],
             args=[
                 request.key,
                 request.name,
@@ -185,11 +208,14 @@ class RedisStore:
                 server,
                 request.conn,
                 self.maxlen,
+                round(time.time() * 1000),
+                round(self.token_ttl * 1000),
+                self.tokens,
             ],
         )
-        return str(reply[0])
+        return _outcome(reply[0])
 
-    async def post(self, request: PostRequest, server: str) -> tuple[str, str]:
+    async def post(self, request: PostRequest, server: str) -> tuple[Outcome, str]:
         """Append a message; return ``("ok", id)``, ``("dup", id)`` or ``("nouser", "")``."""
         reply = await self._post(
             keys=[
@@ -199,7 +225,7 @@ class RedisStore:
                 self.log,
             ],
             args=[
-                f"{request.name}\n{request.cid}",
+                f"{request.identity}\n{request.cid}",
                 request.name,
                 request.text,
                 repr(time.time()),
@@ -211,15 +237,19 @@ class RedisStore:
                 self.dedupe,
             ],
         )
-        return str(reply[0]), str(reply[1]) if len(reply) > 1 else ""
+        return _outcome(reply[0]), str(reply[1]) if len(reply) > 1 else ""
 
-    async def leave(self, request: LeaveRequest, server: str) -> bool:
-        """Free the name if ``request.conn`` on ``server`` still holds it; log the leave."""
-        done = await self._leave(
+    async def leave(self, request: LeaveRequest, server: str) -> str:
+        """Free the name if ``request.conn`` on ``server`` still holds it; log the leave.
+
+        Returns:
+            The ``left`` entry's id, or ``""`` if ``request.conn`` did not hold the name.
+        """
+        entry_id = await self._leave(
             keys=[self._online, self.log],
             args=[name_key(request.name), server, request.conn, self.maxlen],
         )
-        return bool(done)
+        return str(entry_id or "")
 
     async def sweep(self, server: str, keep: list[int], *, only_if_dead: bool) -> int:
         """Free every name ``server`` holds except on ``keep``; return how many left."""
@@ -269,6 +299,37 @@ class RedisStore:
                 break
             cursor = f"({page[-1][0]}"
         return list(reversed(found[:count]))
+
+
+class RedisFeed:
+    """Read the log from ``position`` on; ``position`` follows every entry read.
+
+    Args:
+        store: The store whose log to read.
+        position: The id after which to start (``"0-0"``: from the oldest entry kept).
+    """
+
+    def __init__(self, store: RedisStore, position: str = "0-0") -> None:
+        self.store = store
+        self.position = position
+
+    async def read(self, block: float) -> list[Entry]:
+        """Return the entries after ``position``, waiting up to ``block`` seconds for one."""
+        entries = await self.store.read(self.position, block)
+        if entries:
+            self.position = entries[-1][0]
+        return entries
+
+
+def _outcome(word: object) -> Outcome:
+    outcomes: dict[object, Outcome] = {
+        "ok": "ok",
+        "again": "again",
+        "taken": "taken",
+        "dup": "dup",
+        "nouser": "nouser",
+    }
+    return outcomes[str(word)]
 
 
 def _entries(reply: Any) -> list[Entry]:

@@ -1,0 +1,172 @@
+"""Tests for wslib.storage.sqlite under faults: a real server on port 0, a real second process.
+
+A database locked by another process, or a file that cannot be a database, must never stall
+the event loop or crash the server: the sender gets ``unavailable``, the others chat on, the
+server recovers when the storage does, and bad paths fail at start in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import http_get, recv_json, run_async, spawn
+from websockets.asyncio.client import ClientConnection, connect
+
+from wslib import Server
+from wslib.cli import main
+from wslib.storage.sqlite import SqliteHistory
+
+# Holds an exclusive lock on the file named in argv[1] until its stdin closes.
+HOLD_LOCK = textwrap.dedent(
+    """
+    import sqlite3, sys
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    db.execute("ROLLBACK")
+    """
+)
+
+
+async def join(connection: ClientConnection, name: str) -> dict[str, Any]:
+    """Join as ``name`` and return the welcome (history replay is read and dropped)."""
+    await connection.send(json.dumps({"type": "join", "name": name, "v": 2}))
+    welcome: dict[str, Any] = await recv_json(connection)
+    for _ in range(welcome["replay"]):
+        await recv_json(connection)
+    return welcome
+
+
+async def say(connection: ClientConnection, cid: str, text: str) -> None:
+    """Send ``text`` with client id ``cid``."""
+    await connection.send(json.dumps({"type": "send", "cid": cid, "text": text}))
+
+
+def test_a_database_locked_by_another_process_refuses_only_that_send(tmp_path: Path) -> None:
+    """While another process locks the file: unavailable to the sender, the loop stays free."""
+    path = tmp_path / "chat.sqlite3"
+
+    async def body() -> None:
+        async with (
+            Server(port=0, history_db=str(path)) as server,
+            connect(server.chat_url) as alice,
+            connect(server.chat_url) as bob,
+        ):
+            await join(alice, "alice")
+            await join(bob, "bob")
+            assert (await recv_json(alice))["type"] == "joined"
+            await say(alice, "a1", "before the lock")
+            assert (await recv_json(alice))["type"] == "ack"
+            assert (await recv_json(alice))["text"] == "before the lock"
+            assert (await recv_json(bob))["text"] == "before the lock"
+
+            with spawn("-c", HOLD_LOCK, str(path)) as holder:
+                assert holder.line() == "locked"
+                await say(alice, "a2", "during the lock")
+                # The send waits on the worker thread; the loop answers everything else.
+                assert (await http_get(server.port, "/healthz")).status == 200
+                await bob.send('{"type": "typing"}')
+                assert await recv_json(alice) == {"type": "typing", "name": "bob"}
+                error = await recv_json(alice)
+                assert (error["type"], error["code"], error["cid"]) == (
+                    "error",
+                    "unavailable",
+                    "a2",
+                )
+                assert holder.proc.stdin is not None
+                holder.proc.stdin.close()  # let go of the lock
+                assert holder.wait() == 0
+
+            await say(alice, "a2", "during the lock")  # the client's retry, same cid
+            ack = await recv_json(alice)
+            assert (ack["type"], ack["duplicate"]) == ("ack", False)
+            assert (await recv_json(bob))["text"] == "during the lock"
+
+        async with Server(port=0, history_db=str(path)) as again, connect(again.chat_url) as carol:
+            await carol.send(json.dumps({"type": "join", "name": "carol"}))
+            welcome = await recv_json(carol)
+            texts = [(await recv_json(carol))["text"] for _ in range(welcome["replay"])]
+            assert texts == ["before the lock", "during the lock"]  # nothing acked was lost
+
+    run_async(body())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
+def test_a_read_only_folder_refuses_sends_until_it_is_writable_again(tmp_path: Path) -> None:
+    """With the folder made read-only while serving, sends get unavailable, then work again."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "chat.sqlite3"
+
+    async def body() -> None:
+        async with (
+            Server(port=0, history_db=str(path)) as server,
+            connect(server.chat_url) as alice,
+            connect(server.chat_url) as bob,
+        ):
+            await join(alice, "alice")
+            await join(bob, "bob")
+            assert (await recv_json(alice))["type"] == "joined"
+            os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+            os.chmod(path, stat.S_IRUSR)
+            try:
+                await say(alice, "a1", "refused")
+                error = await recv_json(alice)
+                assert (error["code"], error["cid"]) == ("unavailable", "a1")
+            finally:
+                os.chmod(folder, stat.S_IRWXU)
+                os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+            await say(alice, "a1", "accepted")
+            assert (await recv_json(alice))["type"] == "ack"
+            assert (await recv_json(bob))["text"] == "accepted"
+
+    run_async(body())
+
+
+def corrupt(tmp_path: Path) -> Path:
+    """Return a file that is not a database."""
+    path = tmp_path / "notes.sqlite3"
+    path.write_text("these are notes, not a database\n" * 100)
+    return path
+
+
+def read_only(tmp_path: Path) -> Path:
+    """Return a database file that may not be written."""
+    path = tmp_path / "ro.sqlite3"
+    SqliteHistory(path).close()
+    os.chmod(path, stat.S_IRUSR)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        (lambda tmp: tmp, "is a folder"),
+        (lambda tmp: tmp / "missing" / "chat.sqlite3", "does not exist"),
+        (corrupt, "file is not a database"),
+        pytest.param(
+            read_only,
+            "readonly",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files"),
+        ),
+    ],
+    ids=["folder", "missing folder", "corrupt", "read-only"],
+)
+def test_serve_with_a_bad_history_db_fails_at_start_in_one_line(
+    tmp_path: Path, where: Any, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wslib serve --history-db`` with an unusable path exits 1 with one line, no traceback."""
+    path = where(tmp_path)
+    code = main(["serve", "--port", "0", "--history-db", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"wslib: {path}")
+    assert says in err
+    assert len(err.splitlines()) == 1
