@@ -333,3 +333,35 @@ def test_cli_says_in_one_line_when_redis_cannot_be_reached(
     assert code == 1
     assert err.startswith("wslib: cannot reach Redis at redis://127.0.0.1:9/0")
     assert len(err.splitlines()) == 1
+
+
+def test_a_bug_in_the_backplane_is_logged_with_its_traceback_not_taken_for_lost_redis(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected exception in a loop is logged with its traceback, closes 1011, then heals."""
+
+    async def body() -> None:
+        async with servers(redis_url) as (a, b), chatters((a, "alice"), (b, "bob")) as (alice, bob):
+            backplane = a.backplane
+            assert isinstance(backplane, RedisBackplane)
+            typing = backplane.room.typing
+
+            def broken(name: str) -> Any:
+                backplane.room.typing = typing  # type: ignore[method-assign]
+                raise RuntimeError("a bug in the kit")
+
+            backplane.room.typing = broken  # type: ignore[method-assign]
+            await bob.typing()
+            await alice.wait_for(lambda: alice.status.code == 1011, TIMEOUT)
+            await alice.wait_for(lambda: alice.joined and alice.is_open, 2 * TIMEOUT)
+            await alice.send("after the bug")
+            await bob.wait_for(lambda: "after the bug" in texts(bob), TIMEOUT)
+
+    with caplog.at_level("WARNING", logger="wslib.redis"):
+        run_async(body())
+    bugs = [r for r in caplog.records if r.exc_info is not None]
+    assert len(bugs) == 1
+    assert "unexpected error" in bugs[0].getMessage()
+    assert bugs[0].exc_info is not None
+    assert isinstance(bugs[0].exc_info[1], RuntimeError)
+    assert not any("lost Redis" in r.getMessage() for r in caplog.records)
