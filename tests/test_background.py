@@ -329,3 +329,29 @@ def test_serve_forever_blocks_until_a_signal_then_stops_cleanly(signum: str) -> 
         assert script.line() == "returned"
         assert script.wait() == 0
         assert script.stderr == ""
+
+
+def test_running_lists_what_stop_all_would_stop_and_stop_all_counts_it() -> None:
+    """runtime.running() lists servers and clients still registered; stop_all stops that many."""
+    server = wslib.start(port=0, name="test_running")
+    client = wslib.SyncClient(server.url, reconnect=False)
+    assert runtime.running()[-2:] == [server, client]
+    assert wslib.stop_all() >= 2
+    assert runtime.running() == []
+
+
+def test_restart_closes_clients_with_1001_and_serves_again_on_the_same_port() -> None:
+    """restart() keeps the object, port and log; a reconnecting client comes back to it."""
+    server = wslib.start(port=0, name="test_restart")
+    port, log = server.port, server.log
+    client = wslib.SyncClient(server.url, reconnect=wslib.Backoff(0.05, 0.05, 0.2))
+    seen: list[str] = []
+    client.client.listen(lambda event: seen.append(str(event)))
+    server.restart()
+    client.wait_for(lambda: client.status.state == "open" and len(seen) >= 2, TIMEOUT)
+    assert (server.port, server.log, server.running) == (port, log, True)
+    assert seen[0] == "reconnecting (1001 server restarting)"
+    assert server in runtime.running()
+    with websockets.sync.client.connect(server.url) as peer:
+        client.send("hello again")
+        assert peer.recv(TIMEOUT) == "Received message from peer: hello again"

@@ -174,8 +174,8 @@ def test_chat_mode_uses_names_and_shows_our_own_message_as_local(
 def test_a_taken_name_fails_to_open_with_the_servers_reason(
     server: BackgroundServer, stop_later: Callable[[Any], Any]
 ) -> None:
-    """A second chat pane with a name in use raises ConnectionError saying why."""
-    stop_later(ChatPane(server, "alice", mode="chat", timeout=TIMEOUT))
+    """A chat pane asking for a name another client holds raises ConnectionError saying why."""
+    stop_later(wslib.SyncChatClient(server.chat_url, "alice"))
     with pytest.raises(ConnectionError, match="name_taken"):
         stop_later(ChatPane(server, "alice", mode="chat", timeout=TIMEOUT))
 
@@ -289,3 +289,16 @@ def test_the_view_catches_up_with_the_model(
     bob.wait_for_line("burst 49", timeout=TIMEOUT)
     assert "burst 49" in bob.log_view.value
     assert bob.log_view.value.count("chat-peer") == 50
+
+
+def test_a_new_pane_with_the_same_name_and_url_replaces_the_earlier_one(
+    server: BackgroundServer, stop_later: Callable[[Any], Any]
+) -> None:
+    """Re-running a pane's cell closes the earlier pane (1000) instead of keeping both open."""
+    first = stop_later(ChatPane(server, "Alice", timeout=TIMEOUT))
+    second = stop_later(ChatPane(server, "Alice", timeout=TIMEOUT))
+    other = stop_later(ChatPane(server, "Bob", timeout=TIMEOUT))
+    assert first.status == "closed (1000)"
+    assert first.lines[-1] == Line("system", "replaced by a new pane")
+    panes = [item for item in runtime.running() if isinstance(item, ChatPane)]
+    assert [pane for pane in panes if pane.url == server.url] == [second, other]

@@ -131,6 +131,10 @@ class ChatPane(View):
         TimeoutError: ``wait`` was set and the pane did not open within ``timeout``.
     """
 
+    name: str
+    url: str
+    transcript: Transcript
+
     def __init__(
         self,
         target: BackgroundServer | str,
@@ -148,6 +152,12 @@ class ChatPane(View):
             url = target.chat_url if mode == "chat" else target.url
         else:
             url = target
+        # Re-running the cell that made a pane replaces it: the earlier pane with this name
+        # on this URL closes (1000) instead of chatting on beside the new one.
+        for earlier in runtime.running():
+            if isinstance(earlier, ChatPane) and (earlier.name, earlier.url) == (name, url):
+                earlier.stop()
+                earlier.transcript.system("replaced by a new pane")
         self.name, self.mode, self.url = name, mode, url
         self.transcript = Transcript(name, keep=keep)
         self.client: Client | ChatClient = (
@@ -188,7 +198,11 @@ class ChatPane(View):
         runtime.remember(self)
         self._started = runtime.submit(self.client.start(None))
         if wait:
-            self.wait_open(timeout)
+            try:
+                self.wait_open(timeout)
+            except BaseException:
+                self.stop()  # a pane that never opened leaves nothing registered behind
+                raise
 
     # -- state, readable from Python -----------------------------------------------
 

@@ -85,6 +85,19 @@ class BackgroundServer(StopOnExit):
             del _by_key[self.key]
         runtime.forget(self)
 
+    def restart(self, reason: str = "server restarting") -> None:
+        """Stop the server, its clients getting 1001 (going away), and start it on the same port.
+
+        The object stays the same, and so do its URL and its ``log``: panes that reconnect
+        and a ``ServerLog`` that follows this server go on with the new one.
+        """
+        if self.server.running:
+            runtime.run(self.server.stop(CLOSE_GOING_AWAY, reason), _STOP_TIMEOUT)
+        runtime.run(self.server.start(), _STOP_TIMEOUT)
+        if _by_key.get(self.key) is not self:
+            _by_key[self.key] = self
+            runtime.remember(self)
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<BackgroundServer {self.server.mode} {self.url} {state}>"

@@ -24,7 +24,16 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Stoppable", "forget", "kit_loop", "remember", "run", "stop_all", "submit"]
+__all__ = [
+    "Stoppable",
+    "forget",
+    "kit_loop",
+    "remember",
+    "run",
+    "running",
+    "stop_all",
+    "submit",
+]
 
 T = TypeVar("T")
 
@@ -104,8 +113,19 @@ def forget(item: Stoppable) -> None:
             _running.remove(item)
 
 
+def running() -> list[Stoppable]:
+    """Return what is registered now (started and not yet stopped), oldest first."""
+    with _lock:
+        return list(_running)
+
+
 def stop_all() -> int:
-    """Stop every server and client the kit started from this process; return how many."""
+    """Stop every server and client the kit started from this process; return how many.
+
+    The number counts what was still registered: servers from ``start``, panes and clients
+    whose connection had not closed for good, throw-away Redis servers. Something that had
+    already stopped by itself is not counted.
+    """
     with _lock:
         items = list(reversed(_running))
     for item in items:

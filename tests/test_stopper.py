@@ -1,0 +1,49 @@
+"""Tests for the "Stop everything" button that ends each notebook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support import TIMEOUT
+
+import wslib
+from wslib.notebook.panes import ChatPane
+from wslib.notebook.stopper import StopButton, describe_running
+from wslib.sync import runtime
+
+
+@pytest.fixture(autouse=True)
+def stop_everything() -> Iterator[None]:
+    """Stop whatever a test left running on the kit's loop."""
+    wslib.stop_all()
+    try:
+        yield
+    finally:
+        wslib.stop_all()
+
+
+def test_describe_running_counts_servers_redis_and_clients_in_words() -> None:
+    """Servers, Redis servers and clients are counted by kind, with plurals; none is nothing."""
+    server = wslib.start(port=0, name="test_describe")
+    redis = wslib.RedisServer()
+    assert describe_running([]) == "nothing"
+    assert describe_running([server]) == "1 server"
+    assert describe_running([server, redis, object(), object()]) == (
+        "1 server, 1 Redis server, 2 clients"
+    )
+
+
+def test_the_button_shows_what_runs_and_a_click_stops_it_all() -> None:
+    """Shown, the button names what runs; clicked, it stops everything and says how many."""
+    server = wslib.start(port=0, name="test_stopper")
+    pane = ChatPane(server, "Alice", timeout=TIMEOUT)
+    button = StopButton()
+    assert repr(button) == "StopButton(running: 1 server, 1 client)"
+    assert button._repr_mimebundle_()["text/plain"] == repr(button)
+    button.button.click()
+    assert button.stopped == 2
+    assert button.note.value == "stopped 2: 1 server, 1 client"
+    assert runtime.running() == []
+    assert not server.running
+    assert pane.status == "closed (1000)"
