@@ -1,8 +1,9 @@
 """Run every exercise solution in notebooks/solutions against a live server, so none goes stale.
 
-Each solution is the code a learner loads with ``# %load solutions/<name>.py``; the notebook
-then passes one of its functions to ``wslib.start``. ``CHECKS`` says, for each solution,
-which function that is and how to prove that it does what the exercise asks.
+Each solution is the code a learner loads with ``# %load solutions/<name>.py``; the
+notebook's check cell then hands what it defines to the exercise's checker
+(``wslib.teaching.exercises``), which runs it for real. ``CHECKS`` names that checker for
+each solution; tests/test_exercises.py proves each checker fails the wrong kinds.
 """
 
 from __future__ import annotations
@@ -13,30 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import TIMEOUT
 
-import wslib
+from wslib.teaching import exercises
+from wslib.teaching.exercises import Report
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 
 
-def check_greeter(server: wslib.BackgroundServer) -> None:
+def check_greeter(namespace: dict[str, Any]) -> Report:
     """Greet each newcomer with the number of people here, then relay to the others."""
-    with wslib.SyncClient(server.url, reconnect=False) as first:
-        assert first.recv(TIMEOUT) == "Welcome! 1 person is here."
-        with wslib.SyncClient(server.url, reconnect=False) as second:
-            assert second.recv(TIMEOUT) == "Welcome! 2 people are here."
-            second.send("hello")
-            assert first.recv(TIMEOUT) == "Received message from peer: hello"
-            first.send("marker")  # relayed in order: an echo of "hello" would come first
-            assert second.recv(TIMEOUT) == "Received message from peer: marker"
-        with wslib.SyncClient(server.url, reconnect=False) as third:
-            assert third.recv(TIMEOUT) == "Welcome! 2 people are here."
+    return exercises.check_greeter(namespace["greeter"])
 
 
-#: solution file name -> (the handler it defines, the check it must pass)
-CHECKS: dict[str, tuple[str, Callable[[wslib.BackgroundServer], None]]] = {
-    "greeter.py": ("greeter", check_greeter),
+#: solution file name -> the exercise's checker, given what the solution defines
+CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
+    "greeter.py": check_greeter,
 }
 
 
@@ -53,12 +45,8 @@ def test_every_solution_has_a_check() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
-def test_solution_works_against_a_live_server(name: str) -> None:
-    """The solution's handler, served by wslib on a free port, passes its check."""
-    handler_name, check = CHECKS[name]
+def test_solution_passes_its_exercises_checker(name: str) -> None:
+    """The solution, run as the notebook's %load cell would, passes every rule of its checker."""
     namespace: dict[str, Any] = runpy.run_path(str(SOLUTIONS / name))
-    server = wslib.start(port=0, name=f"solution {name}", handler=namespace[handler_name])
-    try:
-        check(server)
-    finally:
-        server.stop()
+    report = CHECKS[name](namespace)
+    assert report.passed, str(report)
