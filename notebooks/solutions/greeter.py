@@ -1,4 +1,6 @@
 # Our solution to "greet newcomers" in 01-websockets-in-ten-minutes.ipynb.
+# broadcast() is websockets' way to send one message to many connections: it skips those
+# that are closing, as the article's Node.js server checks readyState before each send.
 from websockets.asyncio.server import broadcast
 
 people = set()
