@@ -140,3 +140,24 @@ def test_a_notebook_whose_program_is_missing_is_skipped_with_the_reason(tmp_path
     assert "redis-server not found: 07-scaling-out.ipynb" in result.stdout
     assert re.search(r"\b\d+ skipped\b", result.stdout)
     assert "passed" not in result.stdout
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_every_nbval_marker_is_one_nbval_recognises(path: Path) -> None:
+    """Each NBVAL comment is a bare marker line nbval reads, and each nbval tag is one it knows.
+
+    nbval honours ``# NBVAL_IGNORE_OUTPUT`` only as a comment line of its own: with more text
+    after it, the marker is silently ignored and the output is compared after all.
+    """
+    from nbval.plugin import comment_markers, metadata_tags
+
+    for cell in read(path).cells:
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if line.strip().startswith("#") and re.search(r"NBVAL_|PYTEST_VALIDATE_", line):
+                marker = line.strip().lstrip("#").strip()
+                assert marker in comment_markers, f"{path.name}: nbval ignores {line.strip()!r}"
+        for tag in cell.metadata.get("tags", []):
+            if tag.startswith("nbval") or tag == "raises-exception":
+                assert tag in metadata_tags, f"{path.name}: nbval knows no tag {tag!r}"
