@@ -51,7 +51,10 @@ def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> N
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     saved = json.loads((root / NOTEBOOK).read_text())
     code_cells = [cell for cell in saved["cells"] if cell["cell_type"] == "code"]
-    stopped_by_one_run = code_cells[-1]["outputs"][0]["data"]["text/plain"]
+    # The last cell shows a Stop everything button with what one run of the notebook starts.
+    running = "".join(code_cells[-1]["outputs"][0]["data"]["text/plain"])
+    one_run = re.fullmatch(r"StopButton\(running: (.*)\)", running)
+    assert one_run is not None, running
     ARTIFACTS.mkdir(exist_ok=True)
     console: list[str] = []
 
@@ -79,9 +82,8 @@ def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> N
             check_no_errors(page, console)
             alice, bob = page.locator(".chat-pane-Alice"), page.locator(".chat-pane-Bob")
 
-            # 2. Run everything but the last cell, which would stop the panes.
-            cells.last.locator(".jp-InputPrompt").click()
-            wait_for_run(page, "Run All Above Selected Cell")
+            # 2. Run All, as the notebook's first cell suggests: the panes stay open.
+            wait_for_run(page, "Run All Cells")
             check_no_errors(page, console)
             tag = secrets.token_hex(3)
             alice_box = alice.locator(".chat-input input")
@@ -109,11 +111,16 @@ def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> N
             lab.remember_children()
 
             # 3. Run All again, in the same kernel: it replaces the first run's server and
-            # panes, and its last cell stops what one run starts, no more.
+            # panes, so the button counts what one run starts, no more; the panes are open.
+            # Pressed, it stops exactly that, and the panes close.
             wait_for_run(page, "Run All Cells")
             check_no_errors(page, console)
             last_output = cells.last.locator(".jp-OutputArea-output")
-            expect(last_output).to_have_text(stopped_by_one_run)
+            expect(last_output).to_contain_text(f"running: {one_run[1]}")
+            expect(alice.locator(".chat-status")).to_have_text("open")
+            stopped = sum(int(n) for n in re.findall(r"\d+", one_run[1]))
+            last_output.get_by_role("button", name="Stop everything").click()
+            expect(last_output).to_contain_text(f"stopped {stopped}: {one_run[1]}")
             expect(alice.locator(".chat-status")).to_have_text("closed (1000)")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "notebook-01-failure.png"))
