@@ -23,14 +23,15 @@ def stop_everything() -> Iterator[None]:
         wslib.stop_all()
 
 
-def test_describe_running_counts_servers_redis_and_clients_in_words() -> None:
-    """Servers, Redis servers and clients are counted by kind, with plurals; none is nothing."""
+def test_describe_running_counts_each_kind_in_words() -> None:
+    """Servers, Redis servers, wire taps and clients are counted, with plurals; none is nothing."""
     server = wslib.start(port=0, name="test_describe")
     redis = wslib.RedisServer()
+    tap = wslib.WireTap(server.url)
     assert describe_running([]) == "nothing"
     assert describe_running([server]) == "1 server"
-    assert describe_running([server, redis, object(), object()]) == (
-        "1 server, 1 Redis server, 2 clients"
+    assert describe_running([object(), tap, redis, server, object()]) == (
+        "1 server, 1 Redis server, 1 wire tap, 2 clients"
     )
 
 

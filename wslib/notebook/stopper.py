@@ -19,6 +19,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..sync import runtime
 from ..sync.background import BackgroundServer
+from ..teaching.inspector import WireTap
 from ..teaching.redis_server import RedisServer
 from .panes import View
 
@@ -30,6 +31,8 @@ def _kind(item: object) -> str:
         return "server"
     if isinstance(item, RedisServer):
         return "Redis server"
+    if isinstance(item, WireTap):
+        return "wire tap"
     return "client"  # a pane, a SyncClient, a SyncChatClient
 
 
@@ -37,10 +40,11 @@ def describe_running(items: list[Any]) -> str:
     """Return ``items`` counted by kind, in words: ``2 servers, 3 clients`` or ``nothing``.
 
     Servers from ``wslib.start`` are servers, a throw-away ``RedisServer`` is a Redis server,
-    and everything else the kit keeps running (panes and clients) is a client.
+    a ``WireTap`` a wire tap, and everything else the kit keeps running (panes and clients)
+    is a client.
     """
     counts = Counter(_kind(item) for item in items)
-    order = ["server", "Redis server", "client"]
+    order = ["server", "Redis server", "wire tap", "client"]
     parts = [f"{counts[kind]} {kind}{'' if counts[kind] == 1 else 's'}" for kind in order]
     return (
         ", ".join(part for kind, part in zip(order, parts, strict=True) if counts[kind])
