@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from wslib.teaching import exercises
+from wslib.teaching import exercises, framing
 from wslib.teaching.exercises import Report
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
@@ -26,10 +26,21 @@ def check_greeter(namespace: dict[str, Any]) -> Report:
     return exercises.check_greeter(namespace["greeter"])
 
 
+def check_client_frame(namespace: dict[str, Any]) -> Report:
+    """Build a masked client text frame in each length form; a live relay accepts it."""
+    return framing.check_client_frame(namespace["client_frame"])
+
+
 #: solution file name -> the exercise's checker, given what the solution defines
 CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
+    "client_frame.py": check_client_frame,
     "greeter.py": check_greeter,
 }
+
+
+def check_client_frame(namespace: dict[str, Any]) -> Report:
+    """Build a masked client text frame in each length form; a live relay accepts it."""
+    return framing.check_client_frame(namespace["client_frame"])
 
 
 #: solution file name -> the browser test that runs it (a page's script needs a browser)
