@@ -68,10 +68,6 @@ def _exists(dotted: str) -> bool:
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
-# Imports that break the rules today, each to be removed by the change that fixes it.
-PENDING: dict[str, set[str]] = {
-    "wslib.core.room": {"wslib.storage.history"},  # issue 12: one chat engine over a store
-}
 LAYERED = [path for path in MODULES if path.parent != PACKAGE]
 
 
@@ -93,10 +89,7 @@ def test_a_module_imports_only_the_layers_its_folder_allows(path: Path) -> None:
     bad = sorted(
         target
         for target in imports(path, top_level_only=False)
-        if (layer := folder(target)) is not None
-        and layer != own
-        and layer not in ALLOWED[own]
-        and target not in PENDING.get(module_name(path), set())
+        if (layer := folder(target)) is not None and layer != own and layer not in ALLOWED[own]
     )
     assert bad == [], f"{module_name(path)} ({own}) may not import {bad}"
 
