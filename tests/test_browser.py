@@ -17,6 +17,7 @@ Screenshots go to artifacts/ (git ignores it). Chromium comes from the system
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 from pathlib import Path
