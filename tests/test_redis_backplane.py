@@ -365,3 +365,30 @@ def test_a_bug_in_the_backplane_is_logged_with_its_traceback_not_taken_for_lost_
     assert bugs[0].exc_info is not None
     assert isinstance(bugs[0].exc_info[1], RuntimeError)
     assert not any("lost Redis" in r.getMessage() for r in caplog.records)
+
+
+def test_redis_keeps_a_bounded_set_of_tokens_and_forgets_idle_ones(redis_url: str) -> None:
+    """Past ``tokens`` names the least recently used token goes; one idle past its ttl too."""
+    from redis.asyncio import Redis
+
+    from wslib.core.room import JoinRequest, LeaveRequest
+    from wslib.storage.redis_store import RedisStore
+
+    async def body() -> None:
+        client = Redis.from_url(redis_url, decode_responses=True)
+        prefix = f"test{next(_prefixes)}"
+        store = RedisStore(client, prefix, tokens=2, token_ttl=3600)
+        try:
+            for conn, name in enumerate(["ann", "ben", "cat"], start=1):
+                request = JoinRequest(conn, name, name, None, f"t-{name}", None)
+                assert await store.join(request, "s") == "ok"
+                await store.leave(LeaveRequest(conn, name), "s")
+            assert await client.hgetall(f"{prefix}:tokens") == {"ben": "t-ben", "cat": "t-cat"}
+            await client.zadd(f"{prefix}:tokens:used", {"ben": 1})  # idle since 1970
+            resumed = JoinRequest(9, "cat", "cat", "t-cat", "unused", None)
+            assert await store.join(resumed, "s") == "ok"
+            assert await client.hgetall(f"{prefix}:tokens") == {"cat": "t-cat"}
+        finally:
+            await client.aclose()
+
+    run_async(body())

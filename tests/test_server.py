@@ -416,3 +416,44 @@ def test_chat_stamps_the_senders_name_and_an_id() -> None:
             assert "Received message: hi (chat, from alice)" in server.log.lines
 
     run_async(body())
+
+
+def test_presence_is_a_full_list_on_welcome_then_deltas() -> None:
+    """The welcome lists everyone online; joined and left name only who came or went."""
+
+    async def body() -> None:
+        async with Server(port=0) as server, connect(server.chat_url) as alice:
+            await join(alice, "alice")
+            async with connect(server.chat_url) as bob:
+                welcome = await join(bob, "bob")
+                assert welcome["online"] == ["alice", "bob"]
+                assert await recv_json(alice) == {"type": "joined", "name": "bob"}
+            assert await recv_json(alice) == {"type": "left", "name": "bob"}
+
+    run_async(body())
+
+
+def test_a_squatters_cids_never_hide_the_owners_retry() -> None:
+    """Dedupe follows the resume token: the owner's send reusing a squatter's cid is shown."""
+
+    async def body() -> None:
+        async with Server(port=0) as server, connect(server.chat_url) as witness:
+            await join(witness, "witness")
+            async with connect(server.chat_url) as owner:
+                token = (await join(owner, "bob"))["token"]
+            async with connect(server.chat_url) as squatter:
+                await join(squatter, "bob")  # the name was free: a fresh token
+                await squatter.send(json.dumps({"type": "send", "cid": "x1", "text": "squat"}))
+                assert (await recv_json(squatter))["duplicate"] is False
+            async with connect(server.chat_url) as owner:
+                await owner.send(json.dumps({"type": "join", "name": "bob", "token": token}))
+                welcome = await recv_json(owner)
+                for _ in range(welcome["replay"]):
+                    await recv_json(owner)
+                await owner.send(json.dumps({"type": "send", "cid": "x1", "text": "mine"}))
+                assert (await recv_json(owner))["duplicate"] is False
+            seen = [await recv_json(witness) for _ in range(7)]
+            texts = [event.get("text") for event in seen if event["type"] == "message"]
+            assert texts == ["squat", "mine"]
+
+    run_async(body())

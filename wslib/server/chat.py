@@ -30,6 +30,7 @@ from ..core.room import (
     TypingRequest,
     Welcome,
 )
+from ..storage.local import LocalFeed
 from ..storage.store import Entry, Feed, Store
 
 __all__ = ["ChatLink", "Node"]
@@ -85,6 +86,8 @@ class ChatLink:
         self._typing = typing
         self._failures = failures
         self._failed = failed
+        self._local: LocalFeed | None = None  # a feed in this process: applied at once
+        self._applying = asyncio.Lock()  # one batch of entries at a time, in log order
         self._applied: OrderedDict[str | ConnId, None] = OrderedDict()  # recently settled
         self._waiting: dict[str | ConnId, asyncio.Future[None]] = {}
 
@@ -113,17 +116,20 @@ class ChatLink:
                 outcome = await self.store.join(request, self.room.server)
                 self._deliver(self.room.settle(request, outcome))
                 if outcome in ("ok", "again"):
+                    await self._drain()
                     await self._wait(request.conn)
             elif isinstance(request, PostRequest):
                 outcome, message_id = await self.store.post(request, self.room.server)
                 self._deliver(self.room.settle(request, outcome, message_id))
                 if outcome == "ok":
+                    await self._drain()
                     await self._wait(message_id)
             elif isinstance(request, TypingRequest):
                 await self._typing(request.name)
             else:
                 entry_id = await self.store.leave(request, self.room.server)
                 if entry_id:
+                    await self._drain()
                     await self._wait(entry_id)
                     return True
         except self._failures as exc:
@@ -148,9 +154,26 @@ class ChatLink:
             self._settle(entry_id)
 
     async def pump(self, feed: Feed, halt: asyncio.Event, poll: float) -> None:
-        """Read and apply the log until ``halt`` is set, waking every ``poll`` seconds."""
-        while not halt.is_set():
-            await self.apply(await feed.read(poll))
+        """Read and apply the log until ``halt`` is set, waking every ``poll`` seconds.
+
+        A feed in this process (``LocalFeed``) is also drained right after each of this
+        server's own requests, so its clients' answers need no extra turn of the loop.
+        """
+        if isinstance(feed, LocalFeed):
+            self._local = feed
+            while not halt.is_set():
+                await feed.wait(poll)
+                await self._drain()
+        else:
+            while not halt.is_set():
+                entries = await feed.read(poll)
+                async with self._applying:
+                    await self.apply(entries)
+
+    async def _drain(self) -> None:
+        if self._local is not None:
+            async with self._applying:  # taken under the lock: never applied out of order
+                await self.apply(self._local.take())
 
     async def _history(self, welcome: Welcome) -> tuple[list[Message], bool]:
         try:

@@ -48,10 +48,18 @@ class LocalFeed:
 
     async def read(self, block: float) -> list[Entry]:
         """Return the entries not read yet, in order, waiting up to ``block`` seconds."""
+        await self.wait(block)
+        return self.take()
+
+    async def wait(self, block: float) -> None:
+        """Return once an entry is waiting, or after ``block`` seconds."""
         if not self._entries:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(block):  # unlike wait_for, makes no extra task
                     await self._ready.wait()
+
+    def take(self) -> list[Entry]:
+        """Return the entries not read yet, in order, at once."""
         self._ready.clear()
         entries = list(self._entries)
         self._entries.clear()
@@ -112,19 +120,24 @@ class LocalStore:
             holder = self._online.get(request.key)
             if holder is not None and holder[1:] == (server, request.conn):
                 return "again"
-            saved = await self._call(self._history.token, request.key)
-            resumed = (
-                request.token is not None
-                and saved is not None
-                and hmac.compare_digest(request.token.encode(), saved.encode())
-            )
-            ghost = ("", "")
-            if holder is not None:
-                if not resumed or holder[0] != request.name:
-                    return "taken"
-                ghost = (holder[1], str(holder[2]))
-            token = saved if resumed and saved is not None else request.fresh_token
-            await self._call(self._history.set_token, request.key, token)  # a use, too
+
+            def claim() -> tuple[Outcome, bool]:  # one trip to the worker thread
+                saved = self._history.token(request.key)
+                resumed = (
+                    request.token is not None
+                    and saved is not None
+                    and hmac.compare_digest(request.token.encode(), saved.encode())
+                )
+                if holder is not None and (not resumed or holder[0] != request.name):
+                    return "taken", False
+                token = saved if resumed and saved is not None else request.fresh_token
+                self._history.set_token(request.key, token)  # a resume is a use, too
+                return "ok", resumed
+
+            outcome, resumed = await self._call(claim)
+            if outcome != "ok":
+                return outcome
+            ghost = ("", "") if holder is None else (holder[1], str(holder[2]))
             self._online[request.key] = (request.name, server, request.conn)
             online = json.dumps([name for name, _, _ in self._online.values()])
             self._push(
@@ -145,17 +158,16 @@ class LocalStore:
     async def post(self, request: PostRequest, server: str) -> tuple[Outcome, str]:
         """Append a message; return ``("ok", id)``, ``("dup", id)`` or ``("nouser", "")``."""
         async with self._lock:
-            earlier = await self._call(self._history.find, request.identity, request.cid)
-            if earlier is not None:
-                return "dup", earlier
-            to = None
-            if request.to is not None:
-                holder = self._online.get(name_key(request.to))
-                if holder is None:
+            holder = None if request.to is None else self._online.get(name_key(request.to))
+            to = None if holder is None else holder[0]
+
+            def post() -> tuple[Outcome, str | Message]:  # one trip to the worker thread
+                earlier = self._history.find(request.identity, request.cid)
+                if earlier is not None:
+                    return "dup", earlier
+                if request.to is not None and to is None:
                     return "nouser", ""
-                to = holder[0]
-            message: Message = await self._call(
-                lambda: self._history.append(
+                return "ok", self._history.append(
                     request.name,
                     request.text,
                     self._clock(),
@@ -163,7 +175,11 @@ class LocalStore:
                     cid=request.cid,
                     to=to,
                 )
-            )
+
+            outcome, result = await self._call(post)
+            if not isinstance(result, Message):
+                return outcome, result
+            message = result
             self._newest = message.id
             fields = {
                 "k": "m",
@@ -234,4 +250,4 @@ class LocalStore:
 
     def _push(self, entry_id: str, fields: dict[str, str]) -> None:
         for feed in self._feeds:
-            feed.push((entry_id, dict(fields)))
+            feed.push((entry_id, fields))  # never changed after: no copy per server
