@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from wslib.teaching import exercises, framing
+from wslib.teaching import bot, exercises, framing
 from wslib.teaching.exercises import Report
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
@@ -31,8 +31,14 @@ def check_client_frame(namespace: dict[str, Any]) -> Report:
     return framing.check_client_frame(namespace["client_frame"])
 
 
+def check_bot(namespace: dict[str, Any]) -> Report:
+    """Answer !who with everyone online, heard by all; stay quiet otherwise."""
+    return bot.check_bot(namespace["answer"])
+
+
 #: solution file name -> the exercise's checker, given what the solution defines
 CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
+    "bot.py": check_bot,
     "client_frame.py": check_client_frame,
     "greeter.py": check_greeter,
 }
@@ -41,6 +47,11 @@ CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
 def check_client_frame(namespace: dict[str, Any]) -> Report:
     """Build a masked client text frame in each length form; a live relay accepts it."""
     return framing.check_client_frame(namespace["client_frame"])
+
+
+def check_bot(namespace: dict[str, Any]) -> Report:
+    """Answer !who with everyone online, heard by all; stay quiet otherwise."""
+    return bot.check_bot(namespace["answer"])
 
 
 #: solution file name -> the browser test that runs it (a page's script needs a browser)
