@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from wslib.teaching import bot, exercises, framing
+from wslib.teaching import bot, exercises, framing, guard
 from wslib.teaching.exercises import Report
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
@@ -36,11 +36,17 @@ def check_bot(namespace: dict[str, Any]) -> Report:
     return bot.check_bot(namespace["answer"])
 
 
+def check_guard(namespace: dict[str, Any]) -> Report:
+    """Close a sender of more than 100 characters with 1009, unsent; relay the rest."""
+    return guard.check_guard(namespace["guard"])
+
+
 #: solution file name -> the exercise's checker, given what the solution defines
 CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
     "bot.py": check_bot,
     "client_frame.py": check_client_frame,
     "greeter.py": check_greeter,
+    "guard.py": check_guard,
 }
 
 
@@ -52,6 +58,11 @@ def check_client_frame(namespace: dict[str, Any]) -> Report:
 def check_bot(namespace: dict[str, Any]) -> Report:
     """Answer !who with everyone online, heard by all; stay quiet otherwise."""
     return bot.check_bot(namespace["answer"])
+
+
+def check_guard(namespace: dict[str, Any]) -> Report:
+    """Close a sender of more than 100 characters with 1009, unsent; relay the rest."""
+    return guard.check_guard(namespace["guard"])
 
 
 #: solution file name -> the browser test that runs it (a page's script needs a browser)

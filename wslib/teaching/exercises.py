@@ -30,7 +30,17 @@ from ..exceptions import WslibError
 from ..sync.background import start
 from ..sync.blocking import SyncClient
 
-__all__ = ["GreeterRun", "Report", "Verdict", "check_greeter", "greeter_verdicts", "run_greeter"]
+__all__ = [
+    "RELAY_PREFIX",
+    "GreeterRun",
+    "Handler",
+    "Handlers",
+    "Report",
+    "Verdict",
+    "check_greeter",
+    "greeter_verdicts",
+    "run_greeter",
+]
 
 Handler = Callable[[Any], Awaitable[None]]
 RELAY_PREFIX = "Received message from peer: "
@@ -95,7 +105,7 @@ class GreeterRun:
     errors: list[str] = field(default_factory=list)
 
 
-class _Handlers:
+class Handlers:
     """Run the learner's handler for each connection; count those running; keep errors."""
 
     def __init__(self, handler: Handler, errors: list[str]) -> None:
@@ -189,7 +199,7 @@ def run_greeter(handler: Handler, *, wait: float = 2.0) -> GreeterRun:
         wait: How long to wait for a message that a right answer would send, in seconds.
     """
     run = GreeterRun()
-    handlers = _Handlers(handler, run.errors)
+    handlers = Handlers(handler, run.errors)
 
     def first(client: SyncClient) -> str | None:
         try:
