@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from wslib.teaching import bot, exercises, framing, guard
+from wslib.teaching import bot, exercises, framing, guard, prediction
 from wslib.teaching.exercises import Report
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
@@ -41,12 +41,18 @@ def check_guard(namespace: dict[str, Any]) -> Report:
     return guard.check_guard(namespace["guard"])
 
 
+def check_websocket_bytes(namespace: dict[str, Any]) -> Report:
+    """Predict the bytes after the handshake; the byte meter agrees to the byte."""
+    return prediction.check_prediction(namespace["websocket_bytes"])
+
+
 #: solution file name -> the exercise's checker, given what the solution defines
 CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
     "bot.py": check_bot,
     "client_frame.py": check_client_frame,
     "greeter.py": check_greeter,
     "guard.py": check_guard,
+    "websocket_bytes.py": check_websocket_bytes,
 }
 
 
@@ -63,6 +69,11 @@ def check_bot(namespace: dict[str, Any]) -> Report:
 def check_guard(namespace: dict[str, Any]) -> Report:
     """Close a sender of more than 100 characters with 1009, unsent; relay the rest."""
     return guard.check_guard(namespace["guard"])
+
+
+def check_websocket_bytes(namespace: dict[str, Any]) -> Report:
+    """Predict the bytes after the handshake; the byte meter agrees to the byte."""
+    return prediction.check_prediction(namespace["websocket_bytes"])
 
 
 #: solution file name -> the browser test that runs it (a page's script needs a browser)
