@@ -56,7 +56,7 @@ class PageCheck(View):
         script: str,
         *,
         timing: ReconnectTiming | None = None,
-        height: int = 330,
+        height: int = 460,
         proxy: str | bool | None = None,
     ) -> None:
         self.trial = ReconnectTrial(timing)
