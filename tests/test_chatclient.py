@@ -148,6 +148,67 @@ def test_sends_made_while_disconnected_are_retried_and_appear_once(tmp_path: Pat
     assert texts(alice.messages) == ["sent while the server was down"]
 
 
+def test_sixty_sends_typed_while_the_server_was_down_all_arrive_once_and_the_client_stays() -> None:
+    """60 sends made while the server is down are resent at a pace the server's rate limit
+    accepts: all are delivered once, in order, and the client stays open (no 1008)."""
+    # In memory, the restarted server takes the 60 as fast as they come (SQLite would
+    # spread them out): the pace is what keeps them under the rate limit.
+    server = wslib.start(port=0)
+    port = server.port
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    server.stop()
+    alice.wait_for(lambda: alice.status.state == "reconnecting", TIMEOUT)
+    sent = [f"line {n}" for n in range(60)]
+    for line in sent:
+        alice.send(line)
+    assert len(alice.client.pending) == 60
+
+    server = wslib.start(port=port)
+    bob = SyncChatClient(server.chat_url, "bob")
+    alice.wait_for(lambda: not alice.client.pending, 4 * TIMEOUT)
+    bob.wait_for(lambda: len(bob.messages) == 60, TIMEOUT)
+    assert texts(bob.messages) == sent
+    assert alice.status.state == "open"
+    assert alice.client.connections == 2  # one reconnection: never closed for going too fast
+    assert not [e for e in alice.client.errors if e.get("code") == "not_delivered"]
+
+
+def test_a_client_closed_for_going_too_fast_slows_down_and_delivers_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Against a server stricter than SEND_RATE, the 1008 for speed makes the client
+    reconnect at half its pace: every send arrives once."""
+    strict = wslib.Limits(chat_rate=(4.0, 8.0))
+    server = wslib.start(port=0, limits=strict)
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    bob = SyncChatClient(server.chat_url, "bob")
+    sent = [f"fast {n}" for n in range(30)]
+    for line in sent:
+        alice.send(line)
+    alice.wait_for(lambda: not alice.client.pending, 8 * TIMEOUT)
+    bob.wait_for(lambda: len(bob.messages) == 30, TIMEOUT)
+    assert texts(bob.messages) == sent
+    assert alice.client.connections >= 2  # it was closed with 1008 at least once
+    assert alice.status.state == "open"
+
+
+def test_a_client_closed_for_good_with_sends_pending_says_which() -> None:
+    """A final close (here the server's 4000-range kick is simulated by a stop while the
+    server is gone) with sends unacknowledged emits one not_delivered error listing them."""
+    server = wslib.start(port=0)
+    events: list[Any] = []
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST, on_event=events.append)
+    server.stop()
+    alice.wait_for(lambda: alice.status.state == "reconnecting", TIMEOUT)
+    alice.send("never sent")
+    alice.stop()
+    told = [e for e in events if isinstance(e, dict) and e.get("code") == "not_delivered"]
+    assert len(told) == 1
+    assert told[0]["local"] is True
+    assert "'never sent'" in told[0]["detail"]
+    assert [e["text"] for e in alice.client.undelivered] == ["never sent"]
+
+
 class LosesFirstAck(ChatClient):
     """A chat client whose first acknowledgement is lost, as if the network ate it."""
 

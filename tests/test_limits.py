@@ -181,3 +181,16 @@ def test_default_cap_is_well_above_ten_thousand_when_descriptors_allow() -> None
         assert connection_cap() > 10_000
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_rate_limiter_wait_says_when_the_next_token_comes_without_taking_it() -> None:
+    """``wait`` is 0 while a token is there, then the time until the next one; it takes none."""
+    limiter = RateLimiter(rate=10, burst=2)
+    assert limiter.wait(0.0) == 0.0
+    assert limiter.allow(0.0)
+    assert limiter.allow(0.0)
+    assert limiter.wait(0.0) == pytest.approx(0.1)
+    assert limiter.wait(0.05) == pytest.approx(0.05)
+    assert limiter.wait(0.1) == 0.0
+    assert limiter.allow(0.1)
+    assert not limiter.allow(0.1)

@@ -192,3 +192,35 @@ def test_page_keeps_a_message_typed_while_the_server_restarts_and_sends_it_once(
         fay.context.close()
         carol.stop()
         server.stop()
+
+
+def test_page_resends_sixty_lines_typed_while_the_server_was_down_at_an_accepted_pace(
+    browser: Any,
+) -> None:
+    """60 lines typed during a restart reach a peer once each, in order, and the page stays
+    joined: its resends keep under the server's rate limit instead of earning a 1008."""
+    # In memory, the restarted server takes the resends as fast as they come.
+    server = wslib.start(port=0, name="test-page-sixty")
+    port = server.port
+    carol = wslib.SyncChatClient(server.chat_url, "carol")
+    fay = Watched(browser)
+    lines = [f"line {n}" for n in range(60)]
+    try:
+        page = fay.join(server.http_url, "fay")
+        server.stop()
+        expect(page.locator("#status")).to_have_text("reconnecting")
+        for line in lines:
+            page.locator("#text").fill(line)
+            page.locator("#text").press("Enter")
+        expect(page.locator("#pending")).to_have_text("60 messages wait for the connection")
+        server = wslib.start(port=port, name="test-page-sixty")
+        carol.wait_for(lambda: len(texts(carol)) >= 60, 4 * TIMEOUT)
+        expect(page.locator("#pending")).to_have_text("")
+        assert texts(carol) == lines
+        expect(page.locator("#status")).to_have_text("joined as fay")
+        # The browser reports each reconnection attempt while the port was closed.
+        assert [e for e in fay.errors if "ERR_CONNECTION_REFUSED" not in e] == []
+    finally:
+        fay.context.close()
+        carol.stop()
+        server.stop()

@@ -265,14 +265,16 @@ async def _chat(url: str, name: str | None) -> int:
 async def _deliver_pending(
     client: Client | ChatClient, view: TerminalView, timeout: float = 10.0
 ) -> None:
-    """At the end of input, give chat sends that are not yet acknowledged time to land."""
+    """At the end of input, give chat sends that are not yet acknowledged time to land.
+
+    Any still pending when the client stops are listed by the client itself, in a
+    ``not_delivered`` error event that ``view`` shows.
+    """
     if not isinstance(client, ChatClient):
         return
     chat = client
     with contextlib.suppress(TimeoutError):
         await chat.wait_for(lambda: not chat.pending or chat.status.state == "closed", timeout)
-    if chat.pending:
-        view.problem(f"{len(chat.pending)} message(s) were not acknowledged by the server")
 
 
 async def _stdin_reader() -> Callable[[], Awaitable[bytes]]:

@@ -13,22 +13,41 @@ What it adds to ``Client`` (see docs/chat-protocol.md):
 2. Each send carries a fresh client message id (``cid``) and stays in ``pending`` until the
    server acknowledges it; after a reconnection, pending sends are sent again and the
    server drops any it already accepted, so nothing is lost and nothing shows twice.
-3. ``messages`` holds each chat message once, in order, whatever was replayed.
+3. Sends, new or retried, go out at most at ``SEND_RATE``, below the server's default
+   ``chat_rate``: sixty lines typed while the server was down are not one burst that gets
+   the client closed with 1008. Should a server with a lower limit close it with 1008 all
+   the same, the client reconnects at half its pace and sends the rest.
+4. Should the client close for good with sends still unacknowledged, it says which: an
+   ``error`` event with code ``not_delivered`` (marked ``"local": true``) lists them, and
+   ``undelivered`` keeps them.
+5. ``messages`` holds each chat message once, in order, whatever was replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections import deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
+from ..core.codes import CLOSE_POLICY_VIOLATION
+from ..core.limits import RateLimiter
 from ..core.protocol import VERSION
-from .client import BaseClient, Message, NotConnectedError
+from .client import BaseClient, Message, NotConnectedError, Status
 
-__all__ = ["RETRY_ERRORS", "ChatClient", "Event", "JSONValue"]
+__all__ = ["RATE_CLOSE_REASON", "RETRY_ERRORS", "SEND_RATE", "ChatClient", "Event", "JSONValue"]
+
+#: How fast the client sends chat messages, new or retried, as (per second, burst): under
+#: the server's default ``chat_rate`` of 20/s in bursts of 40, with room left for typing.
+SEND_RATE = (15.0, 30.0)
+
+#: The reason of the server's 1008 close for a client over its ``chat_rate``.
+RATE_CLOSE_REASON = "too many messages; slow down"
 
 #: Error codes that refuse a send only for now; the send stays pending and is retried.
 RETRY_ERRORS = frozenset({"unavailable"})
@@ -67,8 +86,11 @@ class ChatClient(BaseClient[Event]):
         self.pending: dict[str, Event] = {}
         self.errors: list[Event] = []
         self.history_resets = 0
+        self.undelivered: list[Event] = []
         self._seen: set[str] = set()
-        self._resends: set[asyncio.Task[None]] = set()
+        self._limiter = RateLimiter(*SEND_RATE)
+        self._unsent: deque[str] = deque()  # cids to send on this connection, in order
+        self._pacer: asyncio.Task[None] | None = None
 
     async def send(self, message: Message, to: str | None = None) -> str:  # type: ignore[override]
         """Send a chat message (to everyone, or privately ``to`` one name); return its cid.
@@ -85,12 +107,18 @@ class ChatClient(BaseClient[Event]):
         self.pending[cid] = event
         # ``joined`` still holds while reconnecting; ``is_open`` says the link is up now.
         if self.joined and self.is_open:
-            await self._send_event(event)
+            self._unsent.append(cid)
+            if self._pacer is None and len(self._unsent) == 1 and self._take_token():
+                self._unsent.popleft()  # within the pace: send it now, as before
+                with contextlib.suppress(ConnectionClosed):  # kept pending, resent later
+                    await self._send_event(event)
+            else:
+                self._pace()
         return cid
 
     async def typing(self) -> None:
-        """Tell the others that this client is typing."""
-        if self.joined and self.is_open:
+        """Tell the others that this client is typing (skipped when sends use the pace)."""
+        if self.joined and self.is_open and not self._unsent and self._take_token():
             await self._send_event({"type": "typing"})
 
     async def on_open(self, connection: ClientConnection) -> None:
@@ -136,8 +164,11 @@ class ChatClient(BaseClient[Event]):
         for message in history if isinstance(history, list) else []:
             if isinstance(message, dict):
                 self._record(message)
-        for pending in list(self.pending.values()):  # retried in the order they were sent
-            self._resend(pending)
+        if self._pacer is not None:  # still busy with the connection that was lost
+            self._pacer.cancel()
+            self._pacer = None
+        self._unsent = deque(self.pending)  # retried in the order they were sent, paced
+        self._pace()
 
     def _record(self, message: Event) -> None:
         message_id = message.get("id")
@@ -149,14 +180,61 @@ class ChatClient(BaseClient[Event]):
                 self.last_id = message_id
         self.messages.append(message)
 
-    def _resend(self, event: Event) -> None:
-        connection = self._connection
-        if connection is not None:
-            # on_message is synchronous and send is a coroutine, so schedule it; the loop
-            # starts tasks in the order they were created, which keeps the sends in order.
-            task = asyncio.get_running_loop().create_task(connection.send(json.dumps(event)))
-            self._resends.add(task)
-            task.add_done_callback(self._resends.discard)
+    def _take_token(self) -> bool:
+        return self._limiter.allow(asyncio.get_running_loop().time())
+
+    def _pace(self) -> None:
+        """Make sure a task sends what waits in ``_unsent``, at ``SEND_RATE``."""
+        if self._pacer is None and self._unsent and self._connection is not None:
+            self._pacer = asyncio.get_running_loop().create_task(self._drain(self._connection))
+
+    async def _drain(self, connection: ClientConnection) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._unsent and self._connection is connection and self.joined:
+                event = self.pending.get(self._unsent[0])
+                if event is None:  # acknowledged or refused meanwhile
+                    self._unsent.popleft()
+                    continue
+                delay = self._limiter.wait(loop.time())
+                if delay > 0:
+                    await asyncio.sleep(delay)  # pacing sends: waiting for time is the point
+                    continue
+                self._limiter.allow(loop.time())
+                self._unsent.popleft()
+                await connection.send(json.dumps(event))
+        except ConnectionClosed:
+            pass  # what is left goes out after the next welcome
+        finally:
+            if self._pacer is asyncio.current_task():
+                self._pacer = None
+
+    def _reconnects(self, code: int | None, reason: str) -> bool:
+        if code == CLOSE_POLICY_VIOLATION and reason == RATE_CLOSE_REASON:
+            # This client went too fast for this server: slow down and carry on, rather
+            # than drop what it still holds.
+            rate, burst = self._limiter.rate / 2, max(1.0, self._limiter.burst / 2)
+            self._limiter = RateLimiter(rate, burst)
+            return not self._stopping
+        return super()._reconnects(code, reason)
+
+    def emit(self, event: Event | Status) -> None:
+        """Pass ``event`` on; on closing for good with sends unacknowledged, say which."""
+        super().emit(event)
+        if isinstance(event, Status) and event.state == "closed" and self.pending:
+            self.undelivered = list(self.pending.values())
+            texts = ", ".join(repr(text(e, "text")) for e in self.undelivered[:5])
+            more = "" if len(self.undelivered) <= 5 else ", ..."
+            super().emit(
+                {
+                    "type": "error",
+                    "code": "not_delivered",
+                    "local": True,
+                    "detail": f"{len(self.undelivered)} message(s) were not delivered "
+                    f"before the connection closed ({event}): {texts}{more}",
+                    "cids": list(self.pending),
+                }
+            )
 
     async def _send_event(self, event: Event) -> None:
         if self._connection is None:

@@ -254,7 +254,7 @@ class BaseClient(AsyncStopOnExit, Generic[E]):
                 return
             async for connection in connector:
                 code, reason = await self._session(connection)
-                if self._stopping or self.backoff is None or not should_reconnect(code):
+                if self._stopping or self.backoff is None or not self._reconnects(code, reason):
                     self._set_status(Status("closed", code, reason))
                     return
                 self._set_status(Status("reconnecting", code, reason))
@@ -278,6 +278,10 @@ class BaseClient(AsyncStopOnExit, Generic[E]):
             self._connection = None
         received = connection.protocol.close_rcvd
         return (received.code, received.reason) if received is not None else (None, "")
+
+    def _reconnects(self, code: int | None, reason: str) -> bool:
+        """Return whether to reconnect after a close with ``code`` (``should_reconnect``)."""
+        return should_reconnect(code)
 
     def _retryable(self, exc: Exception) -> Exception | None:
         """Return ``None`` to retry after ``exc``, or the exception to give up with."""

@@ -34,6 +34,13 @@ class RateLimiter:
         self._tokens = burst
         self._last: float | None = None
 
+    def wait(self, now: float) -> float:
+        """Return how many seconds from ``now`` until a token is there (0 if one is)."""
+        tokens = self._tokens
+        if self._last is not None:
+            tokens = min(self.burst, tokens + (now - self._last) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def allow(self, now: float) -> bool:
         """Take one token at time ``now`` (seconds); return whether one was there."""
         if self._last is not None:
