@@ -12,12 +12,11 @@ import threading
 from support import TIMEOUT
 
 import wslib
+from wslib.teaching.exercises import Report, Verdict
 from wslib.teaching.pagecheck import (
     ReconnectRecord,
     ReconnectTiming,
     ReconnectTrial,
-    Report,
-    Verdict,
     driver,
     reconnect_verdicts,
 )

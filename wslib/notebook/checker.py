@@ -18,7 +18,8 @@ from typing import Protocol
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..sync import runtime
-from ..teaching.pagecheck import ReconnectTiming, ReconnectTrial, Report, driver
+from ..teaching.exercises import Report
+from ..teaching.pagecheck import ReconnectTiming, ReconnectTrial, driver
 from .panes import View
 from .playground import frame_html, playground_url
 

@@ -6,13 +6,14 @@ The check has two halves, kept apart as in the rest of the kit:
 
 1. ``ReconnectTrial`` is the *runner*. It serves the page's WebSocket on a port of its own
    and records what arrives; the playground frame runs the learner's script there with
-   ``DRIVER`` appended, which "types" numbered lines by calling the script's
+   ``driver()`` appended, which "types" numbered lines by calling the script's
    ``type(text)``. After the first lines arrive, the trial stops its server (close code
    1001), keeps it down for a while, starts it again on the same port, and waits for the
    rest. It judges nothing.
 2. ``reconnect_verdicts`` is the *rule* half: it reads the ``ReconnectRecord`` and returns
-   one ``Verdict`` per rule, ``✓`` what holds or ``✗`` what went wrong and what to change.
-   It does no I/O, so every kind of wrong answer is tested without a browser.
+   one ``Verdict`` per rule (``wslib.teaching.exercises``, as for every exercise): ``✓``
+   what holds, or ``✗`` what went wrong and what to change. It does no I/O, so every kind
+   of wrong answer is tested without a browser.
 """
 
 from __future__ import annotations
@@ -27,51 +28,17 @@ from ..core.codes import CLOSE_GOING_AWAY, CLOSE_NORMAL
 from ..core.settings import Limits
 from ..server.server import Server
 from ..sync import runtime
+from .exercises import Report, Verdict
 
 __all__ = [
     "ReconnectRecord",
     "ReconnectTiming",
     "ReconnectTrial",
-    "Report",
-    "Verdict",
     "driver",
     "reconnect_verdicts",
 ]
 
 _SERVER_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One rule of an exercise: whether it holds, and what to say about it."""
-
-    passed: bool
-    text: str
-
-    def __str__(self) -> str:
-        return f"{'✓' if self.passed else '✗'} {self.text}"
-
-
-@dataclass(frozen=True)
-class Report:
-    """Every rule's verdict for one attempt at an exercise, printable as the answer."""
-
-    exercise: str
-    verdicts: tuple[Verdict, ...]
-
-    @property
-    def passed(self) -> bool:
-        """Return whether every rule holds."""
-        return all(verdict.passed for verdict in self.verdicts)
-
-    def __str__(self) -> str:
-        lines = [str(verdict) for verdict in self.verdicts]
-        failed = sum(not verdict.passed for verdict in self.verdicts)
-        if failed == 0:
-            lines.append(f"All {len(self.verdicts)} checks pass: {self.exercise} is done.")
-        else:
-            lines.append(f"{failed} of {len(self.verdicts)} checks fail; try again.")
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
