@@ -126,23 +126,36 @@ class Child:
     Use it through ``spawn``, which kills the process if the test did not end it.
     """
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        merge_stderr: bool = False,
+        new_session: bool = False,
+    ) -> None:
+        """Start ``args``; ``merge_stderr`` reads stderr lines as stdout lines, and
+        ``new_session`` gives the process a group of its own (``os.killpg`` ends it all)."""
         self.proc = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             env=env,
             cwd=ROOT,
             text=True,
             encoding="utf-8",
+            start_new_session=new_session,
         )
         self._out: queue.Queue[str | None] = queue.Queue()
         self._err: list[str | None] = []
         self._readers = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, self._out.put)),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self._err.append)),
         ]
+        if not merge_stderr:
+            self._readers.append(
+                threading.Thread(target=self._pump, args=(self.proc.stderr, self._err.append))
+            )
         for reader in self._readers:
             reader.daemon = True
             reader.start()

@@ -1,4 +1,5 @@
-"""The ``wslib`` command: ``serve`` the article's relay, ``echo``, or ``chat`` from a terminal.
+"""The ``wslib`` command: ``serve`` the article's relay, ``echo``, ``chat`` from a terminal,
+or copy the ``tutorial`` notebooks and open them in JupyterLab.
 
 Usage::
 
@@ -7,11 +8,13 @@ Usage::
     $ python -m wslib echo --max-size 16777216
     $ python -m wslib chat ws://127.0.0.1:8080/chat --name alice
     $ python -m wslib serve --uvloop             # on uvloop: pip install 'wslib[fast]'
+    $ python -m wslib tutorial lessons           # the notebooks in ./lessons, in JupyterLab
 
 ``main`` owns the only event loop runner in the package: ``asyncio.Runner``, which is
 ``asyncio.run`` with a choice of loop (uvloop's with ``--uvloop``). It returns an exit code
 instead of raising: 0 after Ctrl-C, Ctrl-D or SIGTERM, 1 when the port is taken, the
-server cannot be reached or uvloop is missing, 2 for a bad command line.
+server cannot be reached or uvloop (or JupyterLab) is missing, 2 for a bad command line;
+``tutorial`` returns JupyterLab's own exit code.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -116,6 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("url", help="ws://HOST:PORT/chat for the chat, ws://HOST:PORT/ for the relay")
     chat.add_argument("--name", help="your name (needed for /chat)")
+    tutorial = commands.add_parser(
+        "tutorial",
+        help="copy the notebooks into a folder and open JupyterLab on the first",
+        description="Copy the notebooks and their solutions into FOLDER, keeping any file "
+        "there that differs (your edits) unless --force, then open JupyterLab on notebook "
+        "01. Options for `jupyter lab` go after --, e.g. wslib tutorial lessons -- --port 9999.",
+    )
+    tutorial.add_argument(
+        "folder", nargs="?", default="wslib-tutorial", help="where to copy them (%(default)s)"
+    )
+    tutorial.add_argument(
+        "--force", action="store_true", help="replace files there that differ from the kit's"
+    )
+    tutorial.add_argument(
+        "--no-browser", action="store_true", help="print JupyterLab's URL instead of opening it"
+    )
+    tutorial.add_argument(
+        "--no-lab", action="store_true", help="copy only; do not start JupyterLab"
+    )
     return parser
 
 
@@ -126,10 +149,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments, without the program name; default ``sys.argv[1:]``.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # What follows "--" is for `jupyter lab` (wslib tutorial DIR -- --port 9999). argparse
+    # cannot take it once an option sits between the folder and "--", so cut it off here.
+    lab_args: list[str] = []
+    if "--" in argv and "tutorial" in argv[: argv.index("--")]:
+        cut = argv.index("--")
+        argv, lab_args = argv[:cut], argv[cut + 1 :]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and errors
         return int(exc.code or 0)
+    args.lab_args = lab_args
+    if args.command == "tutorial":
+        return _tutorial(args)
     if args.command == "chat" and _is_chat(args.url) and not args.name:
         print("wslib chat: --name is needed to join a chat", file=sys.stderr)
         return 2
@@ -156,6 +189,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.removeHandler(handler)
         stdout.close()
         handler.writer.close()
+
+
+def _tutorial(args: argparse.Namespace) -> int:
+    # Imported here: ``wslib serve`` and ``wslib chat`` need none of it.
+    from .notebook import tutorial
+
+    folder = Path(args.folder)
+    try:
+        steps = tutorial.copy_lessons(folder, force=args.force)
+    except OSError as exc:  # no lessons in this installation, or the folder is not writable
+        print(f"wslib tutorial: {exc}", file=sys.stderr)
+        return 1
+    for step in steps:
+        if step.action != "same":
+            print(step.describe())
+    print(f"The notebooks are in {folder.resolve()}", flush=True)
+    if args.no_lab:
+        return 0
+    lab_args = [*(["--no-browser"] if args.no_browser else []), *args.lab_args]
+    try:
+        return tutorial.open_lab(folder, lab_args)
+    except ModuleNotFoundError as exc:
+        print(f"wslib tutorial: {exc}", file=sys.stderr)
+        return 1
 
 
 def _log_to_stderr(level: int) -> LineHandler:
