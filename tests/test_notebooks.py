@@ -161,3 +161,40 @@ def test_every_nbval_marker_is_one_nbval_recognises(path: Path) -> None:
         for tag in cell.metadata.get("tags", []):
             if tag.startswith("nbval") or tag == "raises-exception":
                 assert tag in metadata_tags, f"{path.name}: nbval knows no tag {tag!r}"
+
+
+WAITER = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+
+
+def test_the_clean_up_check_fails_a_notebook_that_leaves_a_process_running(
+    tmp_path: Path,
+) -> None:
+    """After a notebook's last cell, nbval's extra item stops the kit's servers and fails on leaks.
+
+    Two notebooks run under the top-level conftest: one leaves a kit server (stop_all stops
+    it: passes), the other a child process of its kernel that the kit never started (fails,
+    naming the process).
+    """
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "sanitize.cfg").write_text((ROOT / "tests" / "sanitize.cfg").read_text())
+    (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
+    for name, source in [
+        ("clean.ipynb", "import wslib\n\nserver = wslib.start(port=0, name='clean')"),
+        # The leaked process reads its stdin until the kernel, its writer, has gone.
+        ("leaky.ipynb", f"import subprocess\n\nleak = subprocess.Popen({WAITER!r}, stdin=-1)"),
+    ]:
+        cell = nbformat.v4.new_code_cell(source, execution_count=1)
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / name)
+    command = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml")]
+    result = subprocess.run(
+        [*command, "--rootdir", ".", "clean.ipynb", "leaky.ipynb", "-rA"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=24 * TIMEOUT,
+        check=False,
+    )
+    report = result.stdout + result.stderr
+    assert "PASSED clean.ipynb::nothing left running" in report, report
+    assert "FAILED leaky.ipynb::nothing left running" in report, report
+    assert f"child processes still running: [{' '.join(WAITER)!r}]" in report, report
