@@ -170,3 +170,33 @@ def test_serve_with_a_bad_history_db_fails_at_start_in_one_line(
     assert err.startswith(f"wslib: {path}")
     assert says in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_disk_error_refuses_sends_and_the_chat_recovers_when_it_clears(tmp_path: Path) -> None:
+    """When SQLite cannot write its journal, sends get unavailable; once it can, they pass."""
+    path = tmp_path / "chat.sqlite3"
+    journal = tmp_path / "chat.sqlite3-journal"
+
+    async def body() -> None:
+        async with (
+            Server(port=0, history_db=str(path)) as server,
+            connect(server.chat_url) as alice,
+            connect(server.chat_url) as bob,
+        ):
+            await join(alice, "alice")
+            await join(bob, "bob")
+            assert (await recv_json(alice))["type"] == "joined"
+            journal.mkdir()  # a folder where the journal file must go: every write fails
+            try:
+                await say(alice, "a1", "refused")
+                error = await recv_json(alice)
+                assert (error["code"], error["cid"]) == ("unavailable", "a1")
+                await bob.send('{"type": "typing"}')  # the others are not affected
+                assert await recv_json(alice) == {"type": "typing", "name": "bob"}
+            finally:
+                journal.rmdir()
+            await say(alice, "a1", "accepted")
+            assert (await recv_json(alice))["type"] == "ack"
+            assert (await recv_json(bob))["text"] == "accepted"
+
+    run_async(body())
