@@ -133,3 +133,22 @@ def test_an_empty_flow_draws_just_the_server() -> None:
     assert [column.label for column in chart.columns] == ["server"]
     assert chart.arrows == 0
     assert render_text(chart) == "  server"
+
+
+def test_a_client_that_reconnects_under_its_name_keeps_its_column() -> None:
+    """Bob's new connection is drawn in Bob's column, after his old one's close."""
+    flow = fan_out()
+    flow.closed("srv", "bob", None)
+    flow.opened("srv", "bob again", "127.0.0.1:6002")
+    flow.name_peers({"127.0.0.1:6002": "Bob"})
+    flow.relayed("srv", "alice", ["bob again", "carol"], "welcome back")
+    chart = layout(flow.snapshot(last=3))
+    assert [column.label for column in chart.columns] == ["server", "Alice", "Bob", "Carol"]
+    assert [(row.kind, row.source, row.target) for row in chart.rows] == [
+        ("close", 2, 0),
+        ("open", 2, 0),
+        ("message", 1, 0),
+        ("message", 0, 2),
+        ("message", 0, 3),
+    ]
+    assert chart.lifelines[2] == (0, 4)

@@ -165,7 +165,7 @@ def test_a_dropped_chat_pane_resumes_and_the_diagram_shows_both_lanes(
         ben.wait_for(lambda: ben.client.connections == 2 and ben.client.joined)
         ann.wait_for_line("Ben joined")
         text = diagram.text(since=mark)
-        assert text.splitlines()[0].split() == ["server", "Ann", "Ben", "Ben"]
+        assert text.splitlines()[0].split() == ["server", "Ann", "Ben"]  # Ben keeps his column
         assert "close 1006 (dropped, no close frame)" in text
         assert "join as Ben, resuming" in text
         assert [lane.name for lane in diagram.flow.lanes] == ["Ann", "Ben", "Ben"]
@@ -184,3 +184,13 @@ def test_name_names_clients_that_are_not_panes(server: BackgroundServer) -> None
         assert diagram.text(last=1).splitlines()[1].split() == ["server", "Alice", "Bob"]
     with pytest.raises(ValueError, match="not connected"):
         diagram.name(Alice=alice)
+
+
+def test_wait_for_blocks_until_an_arrow_says_it(server: BackgroundServer) -> None:
+    """wait_for returns once the server has recorded the close; it times out on what never comes."""
+    diagram = FlowDiagram(server)
+    client = wslib.SyncClient(server.url)
+    client.stop()
+    diagram.wait_for("close 1000", timeout=TIMEOUT)
+    with pytest.raises(TimeoutError, match="close 4321"):
+        diagram.wait_for("close 4321", timeout=0.2)

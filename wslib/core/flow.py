@@ -155,7 +155,7 @@ class Flow:
         self._closed: deque[int] = deque()
         self._closed_limit = closed_lanes
         self._next_lane = 1
-        self._ranks = 0
+        self._ranks: dict[str, int] = {}
         self._peer_names: dict[str, str] = {}
         self._listeners: list[Callable[[], None]] = []
 
@@ -399,8 +399,10 @@ class Flow:
         if lane.name == name:
             return
         lane.name = name
-        lane.rank = self._ranks
-        self._ranks += 1
+        # A name keeps its first rank: a client that reconnects keeps its place.
+        if len(self._ranks) >= 4 * self._closed_limit:  # bounded: start ranking afresh
+            self._ranks.clear()
+        lane.rank = self._ranks.setdefault(name, len(self._ranks))
 
 
 def _label(message: str | bytes) -> str:

@@ -13,8 +13,10 @@ each other server followed by its own lanes::
       ├─────────────────►│         │
       ├───────────────────────────►│
 
-Bounds: at most ``max_lanes`` lanes per server get a column (named ones first); the
-others share one ``+N`` column. At most ``max_rows`` rows are drawn, whole steps from the
+A client that reconnects under the same name (a pane, a chat client) keeps its column: the
+old connection's close and the new one's open are drawn in it. Bounds: at most
+``max_lanes`` columns of lanes per server (named ones first); the other lanes share one
+``+N`` column. At most ``max_rows`` rows are drawn, whole steps from the
 newest back; the steps left out are counted in the first line. Every text a peer could have
 chosen passes through ``wslib.core.display.printable`` before it is drawn.
 """
@@ -125,9 +127,15 @@ def layout(snapshot: FlowSnapshot, *, max_lanes: int = 6, max_rows: int | None =
     ]
     lanes.sort(key=lambda lane: (lane.rank is None, lane.rank or 0, lane.id))
     shown: dict[int, list[Lane]] = {}
-    where: dict[int, int] = {}  # lane id -> the end drawn for it (its own, or +N)
+    where: dict[int, int] = {}  # lane id -> the end drawn for it (its own, a namesake's, +N)
+    first: dict[tuple[int, str], int] = {}  # (server, name) -> the lane whose column it is
     folded: dict[int, int] = {}
     for lane in lanes:
+        if lane.name is not None and (lane.server, lane.name) in first:
+            where[lane.id] = where[first[lane.server, lane.name]]  # reconnected: same column
+            continue
+        if lane.name is not None:
+            first[lane.server, lane.name] = lane.id
         mine = shown.setdefault(lane.server, [])
         if len(mine) < max_lanes:
             mine.append(lane)
@@ -222,16 +230,19 @@ def _annotation(arrow: Arrow, hub: str) -> str:
 
 
 def _lifelines(columns: list[Column], rows: list[Row]) -> tuple[tuple[int, int], ...]:
+    # A lane's line starts at its open and ends at its close when they are drawn. A column
+    # that a client reconnected in runs on through the gap, from the first open to the
+    # last close.
     last = max(len(rows) - 1, 0)
     spans = []
     for i, column in enumerate(columns):
         start, end = 0, last
-        if column.role == "lane":
-            for n, row in enumerate(rows):
-                if row.kind == "open" and row.source == i:
-                    start = n
-                if row.kind == "close" and i in (row.source, row.target):
-                    end = n
+        touching = [n for n, row in enumerate(rows) if i in (row.source, row.target)]
+        if column.role == "lane" and touching:
+            if rows[touching[0]].kind == "open":
+                start = touching[0]
+            if rows[touching[-1]].kind == "close":
+                end = touching[-1]
         spans.append((start, end))
     return tuple(spans)
 

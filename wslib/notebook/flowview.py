@@ -26,6 +26,7 @@ import asyncio
 import contextvars
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -85,6 +86,8 @@ class FlowDiagram(View):
         self._lock = threading.Lock()
         self._pending = False
         self._named: dict[str, str] = {}
+        self._changed = threading.Condition()
+        self._steps_seen = 0
         self.chart: Chart = layout(self.flow.snapshot(last=0))
         runtime.run(self._attach(), 10.0)
 
@@ -134,6 +137,33 @@ class FlowDiagram(View):
         names = {_address(client): name for name, client in clients.items()}
         runtime.run(self._call(lambda: self.flow.name_peers(names)), 10.0)
 
+    def wait_for(self, text: str, timeout: float = 10.0) -> None:
+        """Block until the diagram has an arrow whose annotation contains ``text``.
+
+        For what the server does on its own time, such as closing a connection:
+        ``diagram.wait_for("close 1013")``.
+
+        Raises:
+            TimeoutError: No such arrow within ``timeout`` seconds.
+        """
+
+        def found() -> bool:
+            chart = layout(self.flow.snapshot(), max_lanes=self.max_lanes)
+            return any(text in row.label for row in chart.rows)
+
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._changed:
+                seen = self._steps_seen
+            if runtime.run(self._call(found), timeout):
+                return
+            with self._changed:
+                while self._steps_seen == seen:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"no arrow with {text!r} after {timeout} s")
+                    self._changed.wait(left)
+
     def refresh(self) -> None:
         """Draw the widget now, from any thread."""
         runtime.run(self._call(self._render), 10.0)
@@ -161,6 +191,9 @@ class FlowDiagram(View):
         return function()
 
     def _on_step(self) -> None:
+        with self._changed:
+            self._steps_seen += 1
+            self._changed.notify_all()
         with self._lock:
             if self._pending:
                 return
