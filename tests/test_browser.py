@@ -5,7 +5,9 @@ kernel:
 
 1. Opened, it shows its saved outputs and no broken widget.
 2. First run, up to the last cell (which stops everything): typing in Alice's pane and
-   clicking Send shows the message in Bob's pane; Enter in Bob's shows it in Alice's.
+   clicking Send shows the message in Bob's pane, and the flow diagram draws the step:
+   Alice to the server, then the server to Bob and to Carol, none back to Alice. Enter in
+   Bob's shows it in Alice's, and the diagram draws that step too.
 3. Second run, Run All: no error anywhere, and the last cell stops exactly what one run
    starts, so nothing of the first run (server, panes) was left behind.
 
@@ -35,6 +37,41 @@ expect = playwright_api.expect
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01-websockets-in-ten-minutes.ipynb"
 ARTIFACTS = ROOT / "artifacts"
+
+
+def column_x(diagram: Any) -> dict[str, float]:
+    """Return the x of each column of the flow diagram, by its label."""
+    found: dict[str, float] = diagram.locator("svg text.column").evaluate_all(
+        "texts => Object.fromEntries(texts.map(t => [t.textContent, Number(t.getAttribute('x'))]))"
+    )
+    return found
+
+
+def check_fan_out(diagram: Any, text: str, sender: str, others: list[str]) -> None:
+    """The diagram drew the step of ``text``: sender to server, then server to each other lane.
+
+    The step's annotation carries its number; its arrows are the lines with that number.
+    """
+    label = diagram.locator("svg text.label", has_text=text)
+    expect(label).to_have_count(1)
+    arrows = diagram.locator(f"svg line.arrow[data-seq='{label.get_attribute('data-seq')}']")
+    expect(arrows).to_have_count(1 + len(others))
+    ends = arrows.evaluate_all(
+        "lines => lines.map(l => [Number(l.getAttribute('x1')), Number(l.getAttribute('x2'))])"
+    )
+    x = column_x(diagram)
+    assert ends[0] == [x[sender], x["server"] + 4]
+    # In the order the server wrote to them: the order they (re)connected in.
+    assert sorted(ends[1:]) == sorted([x["server"], x[name] - 4] for name in others)
+
+
+def around(*locators: Any) -> dict[str, float]:
+    """Return the smallest page rectangle that holds every element given, for a screenshot."""
+    boxes = [locator.bounding_box() for locator in locators]
+    left, top = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+    right = max(b["x"] + b["width"] for b in boxes)
+    bottom = max(b["y"] + b["height"] for b in boxes)
+    return {"x": left, "y": top, "width": right - left, "height": bottom - top}
 
 
 def check_no_errors(page: Any, console: list[str]) -> None:
@@ -82,6 +119,7 @@ def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> N
             expect(page.get_by_text("PaneRow(ChatPane(name='Alice'")).to_be_visible()
             check_no_errors(page, console)
             alice, bob = page.locator(".chat-pane-Alice"), page.locator(".chat-pane-Bob")
+            diagram = page.locator(".wslib-flow-view")
 
             # 2. Run All, as the notebook's first cell suggests: the panes stay open.
             wait_for_run(page, "Run All Cells")
@@ -96,6 +134,7 @@ def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> N
             )
             expect(alice.locator(".chat-local", has_text=tag)).to_be_visible()
             expect(alice_box).to_have_value("")
+            check_fan_out(diagram, f"typed by Alice {tag}", "Alice", ["Bob", "Carol"])
             bob_box = bob.locator(".chat-input input")
             bob_box.click()
             bob_box.press_sequentially(f"Bob answers {tag}")
@@ -104,11 +143,18 @@ def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> N
                 f"← Received message from peer: Bob answers {tag}"
             )
             expect(cells).to_have_count(len(saved["cells"]))  # typing ran no shortcut
+            check_fan_out(diagram, f"Bob answers {tag}", "Bob", ["Alice", "Carol"])
             check_no_errors(page, console)
             row = page.locator(".chat-panes")
             row.scroll_into_view_if_needed()
             row.screenshot(path=str(ARTIFACTS / "panes.png"))
             page.screenshot(path=str(ARTIFACTS / "notebook-01.png"))
+            # For the README: the three panes in a row and the diagram under them.
+            page.set_viewport_size({"width": 1700, "height": 1400})
+            row.evaluate("element => element.scrollIntoView({block: 'start'})")
+            expect(diagram).to_be_in_viewport(ratio=1)
+            page.screenshot(path=str(ARTIFACTS / "flow.png"), clip=around(row, diagram))
+            page.set_viewport_size({"width": 1280, "height": 900})
             lab.remember_children()
 
             # 3. Run All again, in the same kernel: it replaces the first run's server and
