@@ -179,3 +179,18 @@ def test_inspector_imports_without_ipywidgets() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT * 6
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_a_tap_started_under_a_name_replaces_the_earlier_one(server: BackgroundServer) -> None:
+    """A WireTap(name=...) stops the running tap of that name instead of adding a second."""
+    first = WireTap(server.url, name="cell")
+    other = WireTap(server.url, name="other")
+    second = WireTap(server.url, name="cell")
+    try:
+        assert not first.running
+        assert other.running
+        assert second.running
+        assert [item for item in runtime.running() if isinstance(item, WireTap)] == [other, second]
+    finally:
+        for tap in (first, other, second):
+            tap.stop()

@@ -57,6 +57,8 @@ class WireTap(StopOnExit):
         host: The address the tap listens on.
         port: The port the tap listens on; 0 picks a free one.
         clock: Returns the current time in seconds; for tests.
+        name: A running tap of the same name is stopped first, so that re-running a
+            notebook cell replaces its tap instead of adding one (``None``: none is).
 
     Raises:
         ValueError: ``target`` is not a ``ws://`` URL.
@@ -69,10 +71,16 @@ class WireTap(StopOnExit):
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        name: str | None = None,
     ) -> None:
         parts = urlsplit(target)
         if parts.scheme != "ws" or parts.hostname is None:
             raise ValueError(f"a tap can watch ws:// URLs only, not {target!r}")
+        self.name = name
+        if name is not None:
+            for earlier in runtime.running():
+                if isinstance(earlier, WireTap) and earlier.name == name:
+                    earlier.stop()
         self.target = target
         self.host, self.port = host, port
         self.log = WireLog(clock)
