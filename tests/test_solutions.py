@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from wslib.teaching import bot, exercises, framing, guard, prediction
+from wslib.teaching import bot, exercises, framing, guard, health, prediction
 from wslib.teaching.exercises import Report
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
@@ -46,12 +46,18 @@ def check_websocket_bytes(namespace: dict[str, Any]) -> Report:
     return prediction.check_prediction(namespace["websocket_bytes"])
 
 
+def check_is_healthy(namespace: dict[str, Any]) -> Report:
+    """Healthy only when healthz says ok; False, never an exception, otherwise."""
+    return health.check_health(namespace["is_healthy"])
+
+
 #: solution file name -> the exercise's checker, given what the solution defines
 CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
     "bot.py": check_bot,
     "client_frame.py": check_client_frame,
     "greeter.py": check_greeter,
     "guard.py": check_guard,
+    "is_healthy.py": check_is_healthy,
     "websocket_bytes.py": check_websocket_bytes,
 }
 
@@ -74,6 +80,11 @@ def check_guard(namespace: dict[str, Any]) -> Report:
 def check_websocket_bytes(namespace: dict[str, Any]) -> Report:
     """Predict the bytes after the handshake; the byte meter agrees to the byte."""
     return prediction.check_prediction(namespace["websocket_bytes"])
+
+
+def check_is_healthy(namespace: dict[str, Any]) -> Report:
+    """Healthy only when healthz says ok; False, never an exception, otherwise."""
+    return health.check_health(namespace["is_healthy"])
 
 
 #: solution file name -> the browser test that runs it (a page's script needs a browser)
