@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -352,3 +355,20 @@ def test_allow_host_is_repeatable_and_off_by_default() -> None:
     assert parser.parse_args(["serve"]).allow_host == []
     args = parser.parse_args(["serve", "--allow-host", "a.test", "--allow-host", "b.test"])
     assert args.allow_host == ["a.test", "b.test"]
+
+
+def test_asyncio_warnings_go_through_the_stderr_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's stderr handler sits on the root logger: asyncio's warnings use it too."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    handler = cli._log_to_stderr(logging.WARNING)
+    try:
+        logging.getLogger("asyncio").warning("loop trouble")
+        logging.getLogger("wslib.server").warning("server trouble")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.writer.close(TIMEOUT)
+    assert stream.getvalue().splitlines() == [
+        "asyncio: loop trouble",
+        "wslib.server: server trouble",
+    ]

@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        logger.removeHandler(handler)
+        logging.getLogger().removeHandler(handler)
         stdout.close()
         handler.writer.close()
 
@@ -219,7 +219,9 @@ def _log_to_stderr(level: int) -> LineHandler:
     handler = LineHandler(LineWriter(sys.stderr))
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     handler.setLevel(level)
-    logger.addHandler(handler)
+    # On the root logger, so that asyncio's own warnings go through the writer thread too,
+    # instead of logging's last-resort handler, which writes to stderr on the event loop.
+    logging.getLogger().addHandler(handler)
     logger.setLevel(min(level, logger.getEffectiveLevel()) if logger.level else level)
     return handler
 
