@@ -166,3 +166,16 @@ def test_show_page_returns_an_iframe_on_the_page_url(monkeypatch: pytest.MonkeyP
     assert frame.src == "http://127.0.0.1:8080/"
     assert frame.height == 300
     assert 'src="http://127.0.0.1:8080/' in frame._repr_html_()
+
+
+def test_page_url_passes_a_theme_to_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """theme= joins the query, next to the token, directly or through the proxy."""
+    monkeypatch.delenv(PROXY_PREFIX_ENV, raising=False)
+    server = FakeServer("http://127.0.0.1:8123/?token=abc")
+    assert page_url(server, theme="dark") == "http://127.0.0.1:8123/?token=abc&theme=dark"
+    assert page_url(FakeServer("http://127.0.0.1:8123/"), theme="light") == (
+        "http://127.0.0.1:8123/?theme=light"
+    )
+    assert page_url(server, proxy="/", theme="dark") == "/proxy/8123/?token=abc&theme=dark"
+    with pytest.raises(ValueError, match="theme must be"):
+        page_url(server, theme="purple")  # type: ignore[arg-type]

@@ -16,10 +16,13 @@ Usage in a notebook::
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["PROXY_PREFIX_ENV", "page_url", "show_page"]
+__all__ = ["PROXY_PREFIX_ENV", "Theme", "page_url", "show_page"]
+
+#: The chat page's colours: ``page_url(..., theme=...)`` passes one on as ``?theme=``.
+Theme = Literal["light", "dark"]
 
 #: Set by JupyterHub (and so by Binder) to the user's server prefix, e.g. ``/user/ada/``.
 PROXY_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
@@ -30,7 +33,13 @@ class _Served(Protocol):
     def http_url(self) -> str: ...
 
 
-def page_url(server: _Served, *, proxy: str | bool | None = None, path: str = "") -> str:
+def page_url(
+    server: _Served,
+    *,
+    proxy: str | bool | None = None,
+    path: str = "",
+    theme: Theme | None = None,
+) -> str:
     """Return the URL of a page of ``server``, for a link or an iframe in the notebook.
 
     A browser next to the kernel can open ``http://127.0.0.1:PORT/`` directly. A browser
@@ -45,11 +54,21 @@ def page_url(server: _Served, *, proxy: str | bool | None = None, path: str = ""
             URL to use, e.g. ``"/"`` or ``"/user/ada/"``.
         path: The page's path under the server's root: ``""`` for the chat page,
             ``"playground"`` for the JavaScript playground.
+        theme: ``"light"`` or ``"dark"``, to match JupyterLab's theme; ``None`` (the
+            default): the chat page follows the browser's preference.
 
     Returns:
         ``server.http_url`` (with ``path``), or the proxied path, e.g.
-        ``/user/ada/proxy/8080/playground``, keeping any ``?token=``.
+        ``/user/ada/proxy/8080/playground``, keeping any ``?token=``; a ``theme`` joins
+        the query as ``theme=dark``.
+
+    Raises:
+        ValueError: ``theme`` is neither ``"light"``, ``"dark"`` nor ``None``.
     """
+    if theme not in (None, "light", "dark"):
+        raise ValueError(f"theme must be 'light', 'dark' or None, not {theme!r}")
+    parts = urlsplit(server.http_url)
+    query = "&".join(filter(None, [parts.query, f"theme={theme}" if theme else ""]))
     prefix = os.environ.get(PROXY_PREFIX_ENV)
     if proxy is True:
         base = prefix or "/"
@@ -58,11 +77,9 @@ def page_url(server: _Served, *, proxy: str | bool | None = None, path: str = ""
     elif proxy is None and prefix:
         base = prefix
     else:
-        return urlunsplit(urlsplit(server.http_url)._replace(path=f"/{path}"))
-    parts = urlsplit(server.http_url)
+        return urlunsplit(parts._replace(path=f"/{path}", query=query))
     root = f"/{base.strip('/')}/" if base.strip("/") else "/"
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{root}proxy/{parts.port}/{path}{query}"
+    return f"{root}proxy/{parts.port}/{path}{'?' if query else ''}{query}"
 
 
 def show_page(
@@ -71,6 +88,7 @@ def show_page(
     proxy: str | bool | None = None,
     width: int | str = "100%",
     height: int = 380,
+    theme: Theme | None = None,
 ) -> Any:
     """Return an IPython ``IFrame`` showing the chat page; a notebook cell displays it.
 
@@ -79,7 +97,8 @@ def show_page(
         proxy: As for ``page_url``.
         width: The frame's width, in pixels or as a CSS length such as ``"100%"``.
         height: The frame's height in pixels.
+        theme: As for ``page_url``.
     """
     from IPython.display import IFrame  # type: ignore[import-untyped,unused-ignore]
 
-    return IFrame(page_url(server, proxy=proxy), width=width, height=height)
+    return IFrame(page_url(server, proxy=proxy, theme=theme), width=width, height=height)

@@ -59,16 +59,25 @@ __all__ = [
 
 PaneMode = Literal["relay", "chat"]
 
+# Colours come from JupyterLab's theme variables, so the panes follow its light and dark
+# themes; the fallbacks are the light theme's values, for pages without those variables.
+# Each pair of text and background colour below passes WCAG AA (4.5:1) in both themes,
+# which JupyterLab's own green and red do not: a line's kind shows in its weight, its
+# style, its arrow and a bar, never in colour alone.
+_FONT = "var(--jp-ui-font-color1, rgba(0, 0, 0, 0.87))"
+_FAINT = "var(--jp-ui-font-color2, rgba(0, 0, 0, 0.54))"
 _LOG_STYLE = (
     "height: 14em; overflow-y: auto; display: flex; flex-direction: column-reverse;"
-    " border: 1px solid var(--jp-border-color1, #bbb); padding: 4px;"
+    " border: 1px solid var(--jp-border-color1, #bdbdbd); padding: 4px;"
+    f" background: var(--jp-layout-color1, #fff); color: {_FONT};"
     " font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.5;"
 )
 _LINE_STYLES: dict[Kind, str] = {
-    "local": "color: #1b6e3a; font-weight: bold;",
+    "local": "color: var(--jp-content-link-color, #0d47a1); font-weight: bold;",
     "peer": "",
-    "system": "color: #777; font-style: italic;",
-    "error": "color: #b00020;",
+    "system": f"color: {_FAINT}; font-style: italic;",
+    "error": "font-weight: bold; border-left: 3px solid var(--jp-error-color1, #d32f2f);"
+    " padding-left: 4px;",
 }
 
 
@@ -86,14 +95,19 @@ def render_lines(lines: list[Line]) -> str:
     """Return the HTML of a scrolling log that shows ``lines``, newest at the bottom.
 
     The outer box lays its one child out in reverse (``column-reverse``), which keeps the
-    view scrolled to the bottom as lines are added, with no script.
+    view scrolled to the bottom as lines are added, with no script. It is a live region
+    (``role="log"``), and ``tabindex="0"`` lets the keyboard reach it to scroll it.
     """
     body = "".join(
         f'<div class="chat-line chat-{line.kind}" style="{_LINE_STYLES[line.kind]}">'
         f"{_escape(str(line))}</div>"
         for line in lines
     )
-    return f'<div class="chat-log" style="{_LOG_STYLE}"><div>{body}</div></div>'
+    return (
+        f'<div class="chat-log" style="{_LOG_STYLE}" role="log" aria-live="polite"'
+        ' tabindex="0">'
+        f"<div>{body}</div></div>"
+    )
 
 
 class View:
@@ -329,7 +343,7 @@ class ChatPane(View):
                 return
             self.header.value = (
                 f"<b>{_escape(self.name)}</b> "
-                f'<span class="chat-status" style="color: #555">{_escape(status)}</span>'
+                f'<span class="chat-status" style="color: {_FAINT}">{_escape(status)}</span>'
             )
             self.log_view.value = render_lines(lines)
             self._rendered = version
@@ -452,7 +466,8 @@ class ServerLog(View):
             lines = self.lines
             body = "".join(f'<div class="log-line">{_escape(line)}</div>' for line in lines)
             self.widget.value = (
-                '<div style="font-weight: bold">Server log</div>'
-                f'<div class="server-log-lines" style="{_LOG_STYLE} height: 8em;">'
+                f'<div style="font-weight: bold; color: {_FONT}">Server log</div>'
+                f'<div class="server-log-lines" style="{_LOG_STYLE} height: 8em;"'
+                f' role="log" aria-live="polite" aria-label="Server log" tabindex="0">'
                 f"<div>{body}</div></div>"
             )

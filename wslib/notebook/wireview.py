@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = ["InspectorView", "render_handshakes", "render_table"]
 
-_STYLE = "font-family: monospace; font-size: 12px; border-collapse: collapse"
+# JupyterLab's theme variables, so that the view follows its light and dark themes; the
+# fallbacks are the light theme's. Both text colours pass WCAG AA on the background in both.
+_STYLE = (
+    "font-family: var(--jp-code-font-family, monospace); font-size: 12px;"
+    " border-collapse: collapse; color: var(--jp-ui-font-color1, rgba(0, 0, 0, 0.87));"
+    " background: var(--jp-layout-color1, #fff)"
+)
 _CELL = "padding: 1px 8px; text-align: {}; white-space: pre"
 _COLUMNS = (
     ("seconds", "right"),
@@ -38,7 +44,11 @@ _COLUMNS = (
     ("length", "right"),
     ("payload", "left"),
 )
-_COLOURS = {Direction.TO_SERVER: "#1f5fa8", Direction.TO_CLIENT: "#2e7d32"}
+# The direction column says which way a frame went; the colour only helps the eye.
+_COLOURS = {
+    Direction.TO_SERVER: "var(--jp-content-link-color, #0d47a1)",
+    Direction.TO_CLIENT: "var(--jp-ui-font-color1, rgba(0, 0, 0, 0.87))",
+}
 
 
 def _cells(event: WireEvent) -> list[str]:
@@ -88,7 +98,7 @@ def render_handshakes(connections: Sequence[ConnectionLog]) -> str:
         text = html.escape("\n\n".join(heads))
         parts.append(
             f"<details><summary>connection {wire.conn}: handshake headers</summary>"
-            f'<pre style="font-size: 12px">{text}</pre></details>'
+            f'<pre style="{_STYLE}">{text}</pre></details>'
         )
     return "".join(parts)
 
