@@ -7,9 +7,13 @@ Usage::
 
 Contract:
 
-1. ``start`` runs ``python -m jupyterlab`` on 127.0.0.1, on a free port, with a random
-   token, and with its config, data, runtime and IPython folders inside ``work``: no
-   saved workspace, no news prompt, nothing read from or written to the user's folders.
+1. ``start`` runs JupyterLab as ``wslib tutorial`` and ``bash .ci/lab`` do
+   (``wslib.notebook.tutorial.lab_command``: the folder as its root, notebook 01 as its
+   first page, the kit's config that turns the news prompt off), on 127.0.0.1, on a free
+   port, with the token it makes up itself, and with its config, data, runtime and IPython folders
+   inside ``work``: no saved workspace, nothing read from or written to the user's folders.
+   ``printed_url`` is the URL it prints for the learner to open; the token is read from
+   it (JupyterLab prints a token it was given as ``...``).
 2. ``remember_children`` notes the processes the server has started (its kernels); call it
    once a kernel runs. ``stop`` notes them once more.
 3. ``stop`` asks the server to shut down (which shuts its kernels down), then ends what is
@@ -26,11 +30,9 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +41,8 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from support import TIMEOUT
+
+from wslib.notebook import tutorial
 
 __all__ = [
     "ERRORS",
@@ -113,7 +117,8 @@ class JupyterLab:
         self.settings = dict(settings or {})
         self.env = dict(env or {})
         self.port = _free_port()
-        self.token = secrets.token_hex(16)
+        self.token = ""  # read from the URL JupyterLab prints
+        self._printed = ""
         self.log_path = work / "jupyterlab.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -146,14 +151,7 @@ class JupyterLab:
                 }
             )
         )
-        settings = {
-            "@jupyterlab/apputils-extension:notification": {
-                "fetchNews": "false",
-                "checkForUpdates": False,
-            },
-            **self.settings,
-        }
-        for plugin, values in settings.items():
+        for plugin, values in self.settings.items():
             package, name = plugin.split(":")
             folder = folders["config"] / "lab" / "user-settings" / package
             folder.mkdir(parents=True, exist_ok=True)
@@ -169,7 +167,7 @@ class JupyterLab:
             **self.env,
         )
         environment.pop("JUPYTER_TOKEN", None)
-        return environment
+        return tutorial.lab_environment(environment)
 
     def start(self, timeout: float = 12 * TIMEOUT) -> None:
         """Start the server and return once it answers ``/api/status``.
@@ -178,19 +176,15 @@ class JupyterLab:
             RuntimeError: The server exited while starting.
             TimeoutError: It did not answer within ``timeout`` seconds.
         """
-        command = [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.root_dir}",
-        ]
-        if os.geteuid() == 0:
-            command.append("--allow-root")  # JupyterLab refuses to run as root without it
+        command = tutorial.lab_command(
+            self.root_dir,
+            [
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}",
+                "--ServerApp.port_retries=0",
+            ],
+        )
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             command,
@@ -201,14 +195,21 @@ class JupyterLab:
             env=self._environment(),
         )
         deadline = time.monotonic() + timeout
-        status = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/status",
-            headers={"Authorization": f"token {self.token}"},
-        )
+        printed = re.compile(rf"http://127\.0\.0\.1:{self.port}/\S*\?token=(\w+)")
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"jupyter lab exited while starting:\n{self.log_tail()}")
+            if not self.token:
+                found = printed.search(self.log_path.read_text(errors="replace"))
+                if found is not None:
+                    self._printed, self.token = found.group(0), found.group(1)
+            status = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/api/status",
+                headers={"Authorization": f"token {self.token}"},
+            )
             try:
+                if not self.token:
+                    raise OSError("no URL printed yet")
                 with urllib.request.urlopen(status, timeout=TIMEOUT / 2) as response:
                     if response.status == 200:
                         return
@@ -216,6 +217,10 @@ class JupyterLab:
                 pass
             time.sleep(TIMEOUT / 25)  # polling a starting server: no event to wait on
         raise TimeoutError(f"jupyter lab did not answer in {timeout} s:\n{self.log_tail()}")
+
+    def printed_url(self) -> str:
+        """Return the URL JupyterLab printed for the learner (``--no-browser``)."""
+        return self._printed
 
     def remember_children(self) -> None:
         """Note the processes the server has started so far (its kernels)."""

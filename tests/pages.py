@@ -24,8 +24,9 @@ __all__ = ["PrefixProxy", "Watched", "expect"]
 class Watched:
     """A page in a fresh browser context, with its console errors and dialogs recorded."""
 
-    def __init__(self, browser: Any) -> None:
-        self.context = browser.new_context(viewport={"width": 560, "height": 420})
+    def __init__(self, browser: Any, **options: Any) -> None:
+        """Open the page; ``options`` go to ``browser.new_context`` (``color_scheme``, ...)."""
+        self.context = browser.new_context(viewport={"width": 560, "height": 420}, **options)
         self.page = self.context.new_page()
         self.page.set_default_timeout(2 * TIMEOUT * 1000)
         self.errors: list[str] = []

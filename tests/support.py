@@ -78,6 +78,44 @@ def chromium(why: str) -> str:
     return require(os.environ.get("CHROMIUM", "/usr/bin/chromium"), why)
 
 
+# axe-core, pinned in tests/package.json (npm ci --prefix tests; .ci/test runs it), checks a
+# page against WCAG's level A and AA rules from inside the browser.
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_script() -> Path:
+    """Return axe-core's script, or skip (fail under WSLIB_REQUIRE_ALL) without it."""
+    if not AXE.is_file():
+        message = "axe-core not installed: npm ci --prefix tests"
+        if REQUIRE_ALL:
+            pytest.fail(f"WSLIB_REQUIRE_ALL=1 but {message}")
+        pytest.skip(message)
+    return AXE
+
+
+def axe_violations(frame: Any, include: list[str]) -> list[str]:
+    """Run axe-core on the elements ``include`` selects in a Playwright page or frame.
+
+    Returns:
+        One line per WCAG A or AA violation: the rule, the element, what is wrong.
+    """
+    if not frame.evaluate("() => typeof window.axe === 'object'"):
+        frame.add_script_tag(path=str(axe_script()))
+    violations = frame.evaluate(
+        """async ([include, tags]) => {
+            const result = await axe.run(
+                {include: include.map(selector => [selector])},
+                {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+            const summary = n => n.failureSummary.split(String.fromCharCode(10)).join(' ');
+            return result.violations.flatMap(v => v.nodes.map(
+                n => `${v.id}: ${n.target.join(' ')}: ${summary(n)}`));
+        }""",
+        [include, WCAG_A_AA],
+    )
+    return list(violations)
+
+
 # -- helpers for tests with real sockets and processes ------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]

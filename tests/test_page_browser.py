@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import TIMEOUT
+from support import TIMEOUT, axe_violations
 
 import wslib
 from wslib.core.display import printable
@@ -222,5 +222,52 @@ def test_page_resends_sixty_lines_typed_while_the_server_was_down_at_an_accepted
         assert [e for e in fay.errors if "ERR_CONNECTION_REFUSED" not in e] == []
     finally:
         fay.context.close()
+        carol.stop()
+        server.stop()
+
+
+# The page's own background in each theme (static/chat.html).
+BACKGROUNDS = {"light": "rgb(255, 255, 255)", "dark": "rgb(30, 30, 30)"}
+
+
+@pytest.mark.parametrize(
+    ("preferred", "query", "theme"),
+    [
+        ("light", "", "light"),
+        ("dark", "", "dark"),  # the browser's preference, as in an iframe with no theme=
+        ("dark", "light", "light"),  # ?theme= wins over the preference
+        ("light", "dark", "dark"),
+    ],
+)
+def test_chat_page_has_no_wcag_a_or_aa_violation_in_either_theme(
+    browser: Any, preferred: str, query: str, theme: str
+) -> None:
+    """axe-core finds no WCAG A/AA violation on the joined page, light or dark, with messages
+    of every kind, and the keyboard reaches the message box, which keeps focus after Enter."""
+    server = wslib.start(port=0, name=f"test-page-axe-{preferred}-{query}")
+    carol = wslib.SyncChatClient(server.chat_url, "carol")
+    # bypass_csp: the page's policy allows only its own script; axe is injected for the test.
+    ann = Watched(browser, color_scheme=preferred, bypass_csp=True)
+    try:
+        url = page_url(server, proxy=False, theme=query or None)  # type: ignore[arg-type]
+        page = ann.join(url, "ann")
+        carol.send("a message from carol")
+        ann.say("a message from ann")
+        ann.say("psst, carol", to="carol")
+        expect(page.locator("#messages .private")).to_have_count(1)
+        background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert background == BACKGROUNDS[theme]
+        assert axe_violations(page, ["body"]) == []
+
+        page.locator("#to").focus()
+        page.keyboard.press("Tab")  # from the recipient list to the message box
+        page.keyboard.type("typed with the keyboard")
+        page.keyboard.press("Enter")
+        carol.wait_for(lambda: "typed with the keyboard" in texts(carol), TIMEOUT)
+        assert page.evaluate("() => document.activeElement.id") == "text"
+        assert page.locator("#messages").get_attribute("aria-live") == "polite"
+        assert ann.errors == []
+    finally:
+        ann.context.close()
         carol.stop()
         server.stop()
