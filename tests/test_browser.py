@@ -1,17 +1,28 @@
-"""Notebook 01 as a learner meets it: JupyterLab in headless Chromium, panes typed into.
+"""Notebooks 01 and 04 as a learner meets them: JupyterLab in headless Chromium.
 
-The test works on a temporary copy of notebooks/ (JupyterLab autosaves) and checks, in one
-kernel:
+JupyterLab starts as ``bash .ci/lab`` and ``wslib tutorial`` start it (tests/jupyter.py), on
+a temporary copy of notebooks/ (JupyterLab autosaves). What the learner does, the test
+does, in one kernel per notebook. Notebook 01:
 
-1. Opened, it shows its saved outputs and no broken widget.
-2. First run, up to the last cell (which stops everything): typing in Alice's pane and
-   clicking Send shows the message in Bob's pane, and the flow diagram draws the step:
-   Alice to the server, then the server to Bob and to Carol, none back to Alice. Enter in
-   Bob's shows it in Alice's, and the diagram draws that step too.
-3. Second run, Run All: no error anywhere, and the last cell stops exactly what one run
-   starts, so nothing of the first run (server, panes) was left behind.
+1. The URL JupyterLab printed opens notebook 01 (not the launcher), with no "get Jupyter
+   news?" prompt, a file browser that lists the lessons and solutions only, and the saved
+   outputs with no broken widget.
+2. Run All, as the notebook's first cell suggests, then back up to the panes: Tab reaches
+   Alice's text box, Enter sends and the focus stays in the box; in Bob's pane the Send
+   button sends. Each message arrives in the other pane, whose log is a live region, and
+   the flow diagram draws the step: the sender to the server, then the server to every
+   other pane, none back to the sender.
+3. axe-core finds no WCAG A or AA violation in the panes and the server log, in JupyterLab's
+   light theme and in its dark one (Settings > Theme); a screenshot of each.
+4. Run All again, in the same kernel: no error, the panes chat both ways again, and the last
+   cell's Stop everything button counts what one run starts; pressed, it stops exactly
+   that, and the panes close.
 
-Screenshots go to artifacts/ (git ignores it). Chromium comes from the system
+Notebook 04 the same way: after each of two Run Alls, its chat panes and its chat page (in
+a frame) exchange messages.
+
+Screenshots go to artifacts/ (git ignores it); with ``WSLIB_SCREENSHOTS=docs`` the two of
+the panes go to docs/ as well, where the README shows them. Chromium comes from the system
 (``CHROMIUM``, default ``/usr/bin/chromium``); the test skips without it unless
 ``WSLIB_REQUIRE_ALL=1``.
 """
@@ -19,6 +30,7 @@ Screenshots go to artifacts/ (git ignores it). Chromium comes from the system
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -27,7 +39,7 @@ from typing import Any
 
 import pytest
 from jupyter import ERRORS, KERNEL_READY, LAB_SETTINGS, SLOW, JupyterLab, output_texts, wait_for_run
-from support import CHROME_FLAGS, TIMEOUT, chromium
+from support import TIMEOUT, axe_script, axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,6 +49,11 @@ expect = playwright_api.expect
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01-websockets-in-ten-minutes.ipynb"
 ARTIFACTS = ROOT / "artifacts"
+DOCS = ROOT / "docs"
+CURRENT_TAB = "#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel"
+FOCUSED_INPUT = """pane => document.activeElement !== null
+    && document.activeElement.tagName === 'INPUT'
+    && document.querySelector(pane).contains(document.activeElement)"""
 
 
 def column_x(diagram: Any) -> dict[str, float]:
@@ -74,105 +91,221 @@ def around(*locators: Any) -> dict[str, float]:
     return {"x": left, "y": top, "width": right - left, "height": bottom - top}
 
 
-def check_no_errors(page: Any, console: list[str]) -> None:
-    """No error or stderr output, no broken widget, no dialog, no error in the console."""
-    expect(page.locator(ERRORS)).to_have_count(0)
-    assert not [text for text in output_texts(page) if "Error displaying widget" in text]
-    expect(page.locator(".jp-Dialog")).to_have_count(0)
-    assert console == []
+class Learner:
+    """A JupyterLab page in its own browser context, with console errors recorded."""
+
+    def __init__(self, browser: Any, lab: JupyterLab) -> None:
+        self.lab = lab
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(3 * TIMEOUT * 1000)
+        expect.set_options(timeout=3 * TIMEOUT * 1000)
+        self.console: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.console.append(m.text))
+        self.page.on("pageerror", lambda error: self.console.append(f"page error: {error}"))
+
+    def open(self, url: str) -> None:
+        """Open ``url`` and wait for a real kernel: the toolbar says idle before one is there."""
+        self.page.goto(url, timeout=SLOW)
+        self.page.wait_for_function(KERNEL_READY, timeout=SLOW)
+        self.lab.remember_children()
+
+    def run_all(self) -> None:
+        """Run > Run All Cells, and return once every cell has run."""
+        wait_for_run(self.page, "Run All Cells")
+        self.lab.remember_children()
+
+    def check_no_errors(self) -> None:
+        """No error or stderr output, no broken widget, no dialog, no error in the console."""
+        expect(self.page.locator(ERRORS)).to_have_count(0)
+        assert not [text for text in output_texts(self.page) if "Error displaying widget" in text]
+        expect(self.page.locator(".jp-Dialog")).to_have_count(0)
+        assert self.console == []
+
+    def switch_theme(self, theme: str) -> None:
+        """Settings > Theme > ``theme``, and wait until JupyterLab has applied it."""
+        page = self.page
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(theme)}$")).click()
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-name", theme)
+
+    def screenshot(self, locator: Any, name: str) -> None:
+        """Save a screenshot of ``locator`` to artifacts/ (and to docs/ when asked)."""
+        locator.scroll_into_view_if_needed()
+        locator.screenshot(path=str(ARTIFACTS / name))
+        if os.environ.get("WSLIB_SCREENSHOTS") == "docs":
+            shutil.copy(ARTIFACTS / name, DOCS / name)
+
+    def failed(self, name: str) -> None:
+        """Keep what explains a failure: a screenshot, JupyterLab's log, the outputs."""
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"))
+        print("JupyterLab log:\n" + self.lab.log_tail())
+        print("outputs:", output_texts(self.page))
 
 
-def test_notebook_01_chats_in_a_real_browser_and_runs_twice(tmp_path: Path) -> None:
-    """Panes chat both ways in Chromium, and a second Run All is clean and leaves nothing old."""
-    executable = chromium("the browser test")
+def copy_of_notebooks(tmp_path: Path) -> Path:
+    """Return a copy of notebooks/ that JupyterLab may autosave into."""
     root = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    return root
+
+
+def pane(page: Any, name: str) -> Any:
+    """Return the pane of ``name`` (the first, should a notebook show it twice)."""
+    return page.locator(f".chat-pane-{name}").first
+
+
+def type_and_enter(page: Any, sender: str, text: str) -> None:
+    """Reach ``sender``'s text box with Tab, type ``text``, press Enter; focus stays there."""
+    box = pane(page, sender).locator(".chat-input input")
+    pane(page, sender).locator(".chat-header").click()  # a place to Tab on from
+    for _ in range(3):  # the log may take a Tab first: a scrolling region is focusable
+        page.keyboard.press("Tab")
+        if page.evaluate(FOCUSED_INPUT, f".chat-pane-{sender}"):
+            break
+    assert page.evaluate(FOCUSED_INPUT, f".chat-pane-{sender}"), f"Tab never reached {sender}"
+    page.keyboard.type(text)  # real keys, no delay
+    page.keyboard.press("Enter")  # Enter right after the last key
+    expect(box).to_have_value("")
+    assert page.evaluate(FOCUSED_INPUT, f".chat-pane-{sender}"), "the focus left the box"
+
+
+def type_and_click_send(page: Any, sender: str, text: str) -> None:
+    """Click ``sender``'s text box, type ``text`` and click its Send button."""
+    box = pane(page, sender).locator(".chat-input input")
+    box.click()
+    box.press_sequentially(text)
+    pane(page, sender).locator("button.chat-send").click()
+    expect(box).to_have_value("")
+
+
+def check_panes_chat_both_ways(page: Any, first: str, second: str, *, relay: bool) -> str:
+    """Enter in ``first``'s pane, Send in ``second``'s: each message reaches the other.
+
+    Returns:
+        The tag both messages carry: ``{first} typed {tag}``, ``{second} answers {tag}``.
+    """
+    tag = secrets.token_hex(3)
+    type_and_enter(page, first, f"{first} typed {tag}")
+    arrived = pane(page, second).locator(".chat-line", has_text=f"{first} typed {tag}")
+    if relay:  # the article's relay says where a message came from
+        expect(arrived).to_have_text(f"← Received message from peer: {first} typed {tag}")
+    else:
+        expect(arrived).to_be_visible()
+    type_and_click_send(page, second, f"{second} answers {tag}")
+    answer = pane(page, first).locator(".chat-line", has_text=f"{second} answers {tag}")
+    expect(answer).to_be_visible()
+    for name in (first, second):  # a screen reader hears new lines
+        expect(pane(page, name).locator(".chat-log")).to_have_attribute("aria-live", "polite")
+    return tag
+
+
+def test_notebook_01_as_a_learner_meets_it(browser: Any, tmp_path: Path) -> None:
+    """The printed URL opens 01; after each Run All, Alice and Bob chat by keyboard and by
+    button; the panes pass axe-core in light and dark; Stop everything stops one run."""
+    axe_script()  # skip (or fail under WSLIB_REQUIRE_ALL) before starting anything
+    root = copy_of_notebooks(tmp_path)
     saved = json.loads((root / NOTEBOOK).read_text())
     code_cells = [cell for cell in saved["cells"] if cell["cell_type"] == "code"]
     # The last cell shows a Stop everything button with what one run of the notebook starts.
     running = "".join(code_cells[-1]["outputs"][0]["data"]["text/plain"])
     one_run = re.fullmatch(r"StopButton\(running: (.*)\)", running)
     assert one_run is not None, running
-    ARTIFACTS.mkdir(exist_ok=True)
-    console: list[str] = []
 
-    with (
-        JupyterLab(root, tmp_path, LAB_SETTINGS) as lab,
-        playwright_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROME_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(3 * TIMEOUT * 1000)
-        expect.set_options(timeout=3 * TIMEOUT * 1000)
-        page.on("console", lambda message: message.type == "error" and console.append(message.text))
-        page.on("pageerror", lambda error: console.append(f"page error: {error}"))
+    with JupyterLab(root, tmp_path, LAB_SETTINGS) as lab:
+        learner = Learner(browser, lab)
+        page = learner.page
         try:
-            page.goto(lab.url(f"lab/tree/{NOTEBOOK}"), timeout=SLOW)
-            # The toolbar says idle before a kernel is attached; wait for a real kernel name.
-            page.wait_for_function(KERNEL_READY, timeout=SLOW)
-            lab.remember_children()
+            # 1. The printed URL: notebook 01, lessons only, no news prompt, saved outputs.
+            learner.open(lab.printed_url())
+            expect(page.locator(CURRENT_TAB)).to_have_text(NOTEBOOK)
+            listed = page.locator(".jp-DirListing-itemName").all_text_contents()
+            assert NOTEBOOK in listed
+            assert [name for name in listed if not re.fullmatch(r".+\.ipynb|solutions", name)] == []
             cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
             expect(cells).to_have_count(len(saved["cells"]))
-
-            # 1. Before anything runs, the saved outputs show and no widget is broken. (A
-            # notebook from a fresh clone is not trusted, so the panes show as their text.)
+            # A notebook from a fresh clone is not trusted, so the panes show as their text.
             expect(page.get_by_text("PaneRow(ChatPane(name='Alice'")).to_be_visible()
-            check_no_errors(page, console)
-            alice, bob = page.locator(".chat-pane-Alice"), page.locator(".chat-pane-Bob")
-            diagram = page.locator(".wslib-flow-view")
+            learner.check_no_errors()
 
-            # 2. Run All, as the notebook's first cell suggests: the panes stay open.
-            wait_for_run(page, "Run All Cells")
-            check_no_errors(page, console)
-            tag = secrets.token_hex(3)
-            alice_box = alice.locator(".chat-input input")
-            alice_box.click()
-            alice_box.press_sequentially(f"typed by Alice {tag}")  # real keys, no delay
-            alice.locator("button.chat-send").click()
-            expect(bob.locator(".chat-line", has_text=f"typed by Alice {tag}")).to_have_text(
-                f"← Received message from peer: typed by Alice {tag}"
-            )
-            expect(alice.locator(".chat-local", has_text=tag)).to_be_visible()
-            expect(alice_box).to_have_value("")
-            check_fan_out(diagram, f"typed by Alice {tag}", "Alice", ["Bob", "Carol"])
-            bob_box = bob.locator(".chat-input input")
-            bob_box.click()
-            bob_box.press_sequentially(f"Bob answers {tag}")
-            bob_box.press("Enter")  # Enter right after the last key
-            expect(alice.locator(".chat-line", has_text=f"Bob answers {tag}")).to_have_text(
-                f"← Received message from peer: Bob answers {tag}"
-            )
+            # 2. Run All; the panes stay open and chat, by keyboard and by button.
+            learner.run_all()
+            learner.check_no_errors()
+            tag = check_panes_chat_both_ways(page, "Alice", "Bob", relay=True)
             expect(cells).to_have_count(len(saved["cells"]))  # typing ran no shortcut
+            diagram = page.locator(".wslib-flow-view")
+            check_fan_out(diagram, f"Alice typed {tag}", "Alice", ["Bob", "Carol"])
             check_fan_out(diagram, f"Bob answers {tag}", "Bob", ["Alice", "Carol"])
-            check_no_errors(page, console)
-            row = page.locator(".chat-panes")
-            row.scroll_into_view_if_needed()
-            row.screenshot(path=str(ARTIFACTS / "panes.png"))
-            page.screenshot(path=str(ARTIFACTS / "notebook-01.png"))
-            # For the README: the three panes in a row and the diagram under them.
+            learner.check_no_errors()
+            # For the README: the panes in a row and the diagram under them.
+            row = page.locator(".chat-panes").first
             page.set_viewport_size({"width": 1700, "height": 1400})
             row.evaluate("element => element.scrollIntoView({block: 'start'})")
             expect(diagram).to_be_in_viewport(ratio=1)
             page.screenshot(path=str(ARTIFACTS / "flow.png"), clip=around(row, diagram))
             page.set_viewport_size({"width": 1280, "height": 900})
-            lab.remember_children()
 
-            # 3. Run All again, in the same kernel: it replaces the first run's server and
-            # panes, so the button counts what one run starts, no more; the panes are open.
+            # 3. axe-core on the panes and the server log, light and dark.
+            views = [".chat-panes", ".server-log"]
+            assert axe_violations(page, views) == []
+            learner.screenshot(page.locator(".chat-panes").first, "panes-light.png")
+            learner.switch_theme("JupyterLab Dark")
+            assert axe_violations(page, views) == []
+            learner.screenshot(page.locator(".chat-panes").first, "panes-dark.png")
+            learner.switch_theme("JupyterLab Light")
+
+            # 4. Run All again, in the same kernel: it replaces the first run's server and
+            # panes, which chat again; the button counts what one run starts, no more.
             # Pressed, it stops exactly that, and the panes close.
-            wait_for_run(page, "Run All Cells")
-            check_no_errors(page, console)
+            learner.run_all()
+            learner.check_no_errors()
+            check_panes_chat_both_ways(page, "Alice", "Bob", relay=True)
             last_output = cells.last.locator(".jp-OutputArea-output")
             expect(last_output).to_contain_text(f"running: {one_run[1]}")
-            expect(alice.locator(".chat-status")).to_have_text("open")
             stopped = sum(int(n) for n in re.findall(r"\d+", one_run[1]))
             last_output.get_by_role("button", name="Stop everything").click()
             expect(last_output).to_contain_text(f"stopped {stopped}: {one_run[1]}")
-            expect(alice.locator(".chat-status")).to_have_text("closed (1000)")
+            expect(pane(page, "Alice").locator(".chat-status")).to_have_text("closed (1000)")
+            learner.check_no_errors()
+            assert page.get_by_text(re.compile("Jupyter news")).count() == 0
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "notebook-01-failure.png"))
-            print("JupyterLab log:\n" + lab.log_tail())
-            print("outputs:", output_texts(page))
+            learner.failed("notebook-01")
             raise
         finally:
-            browser.close()
+            learner.context.close()
+
+
+def test_notebook_04_panes_and_page_chat_after_each_run_all(browser: Any, tmp_path: Path) -> None:
+    """After each of two Run Alls, 04's panes chat by keyboard and by button, and its chat
+    page, in a frame, exchanges messages with them."""
+    root = copy_of_notebooks(tmp_path)
+    with JupyterLab(root, tmp_path, LAB_SETTINGS) as lab:
+        learner = Learner(browser, lab)
+        page = learner.page
+        try:
+            learner.open(lab.url("lab/tree/04-a-real-chat.ipynb"))
+            for run in range(2):
+                learner.run_all()
+                learner.check_no_errors()
+                check_panes_chat_both_ways(page, "Ann", "Ben", relay=False)
+                frame = page.frame_locator(".jp-NotebookPanel iframe").first
+                frame.locator("#name").fill(f"Eve{run}")
+                frame.locator("#join").click()
+                expect(frame.locator("#status")).to_have_text(f"joined as Eve{run}")
+                tag = secrets.token_hex(3)
+                frame.locator("#text").fill(f"from the page {tag}")
+                frame.locator("#text").press("Enter")
+                from_page = pane(page, "Ann").locator(".chat-line", has_text=f"from the page {tag}")
+                expect(from_page).to_be_visible()
+                type_and_click_send(page, "Ben", f"to the page {tag}")
+                expect(frame.locator("#messages .message").last).to_have_text(
+                    f"Ben:to the page {tag}"
+                )
+                learner.check_no_errors()
+        except Exception:
+            learner.failed("notebook-04")
+            raise
+        finally:
+            learner.context.close()
