@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from wslib.teaching import bot, exercises, framing, guard, health, prediction
+from wslib.server.backplane import LocalBackplane
+from wslib.teaching import bot, exercises, framing, guard, health, linking, prediction
 from wslib.teaching.exercises import Report
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
@@ -51,6 +52,11 @@ def check_is_healthy(namespace: dict[str, Any]) -> Report:
     return health.check_health(namespace["is_healthy"])
 
 
+def check_start_pair(namespace: dict[str, Any]) -> Report:
+    """Two servers, each named, both linked: presence and messages cross."""
+    return linking.check_pair(namespace["start_pair"], {"backplane": LocalBackplane()})
+
+
 #: solution file name -> the exercise's checker, given what the solution defines
 CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
     "bot.py": check_bot,
@@ -58,6 +64,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
     "greeter.py": check_greeter,
     "guard.py": check_guard,
     "is_healthy.py": check_is_healthy,
+    "start_pair.py": check_start_pair,
     "websocket_bytes.py": check_websocket_bytes,
 }
 
@@ -85,6 +92,11 @@ def check_websocket_bytes(namespace: dict[str, Any]) -> Report:
 def check_is_healthy(namespace: dict[str, Any]) -> Report:
     """Healthy only when healthz says ok; False, never an exception, otherwise."""
     return health.check_health(namespace["is_healthy"])
+
+
+def check_start_pair(namespace: dict[str, Any]) -> Report:
+    """Two servers, each named, both linked: presence and messages cross."""
+    return linking.check_pair(namespace["start_pair"], {"backplane": LocalBackplane()})
 
 
 #: solution file name -> the browser test that runs it (a page's script needs a browser)
