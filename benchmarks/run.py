@@ -252,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the results; return 0 if every run verified."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fan-out N=100 only, one line")
-    parser.add_argument("--runs", type=int, default=3, help="runs per variant (default 3)")
+    parser.add_argument(
+        "--runs", type=int, help="runs per variant (default 3; 1 with --quick, to stay under 1 min)"
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--only", choices=["fan-out", "senders", "latency", "connections"])
     parser.add_argument("--budget", type=float, help="seconds before no new run starts")
@@ -299,8 +301,9 @@ def benchmark(args: argparse.Namespace) -> int:
     todo = [c for c in cases(args.quick) if args.only in (None, c.scenario)]
     errors: list[str] = []
     load = os.getloadavg()
+    runs = args.runs or (1 if args.quick else 3)
     for case in todo:
-        errors += run_case(case, variants, args.runs, deadline)
+        errors += run_case(case, variants, runs, deadline)
     if args.json:
         raw = {f"{c.scenario} {c.label}": c.results for c in todo}
         args.json.write_text(json.dumps(raw, indent=1) + "\n")
