@@ -36,6 +36,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -104,6 +105,7 @@ class JupyterLab:
             ``{"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}``.
         env: Environment variables for the server and its kernels, on top of this
             process's, e.g. ``{"JUPYTERHUB_SERVICE_PREFIX": "/"}``.
+        args: More command-line options, e.g. ``["--ServerApp.allow_remote_access=True"]``.
     """
 
     def __init__(
@@ -112,8 +114,10 @@ class JupyterLab:
         work: Path,
         settings: dict[str, dict[str, object]] | None = None,
         env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.root_dir, self.work = root_dir, work
+        self.args = list(args)
         self.settings = dict(settings or {})
         self.env = dict(env or {})
         self.port = _free_port()
@@ -183,6 +187,7 @@ class JupyterLab:
                 "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={self.port}",
                 "--ServerApp.port_retries=0",
+                *self.args,
             ],
         )
         self._log = self.log_path.open("wb")

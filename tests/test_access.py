@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from wslib import Server
-from wslib.core.access import is_loopback, resolve_token, token_matches, with_token
+from wslib.core.access import host_port, is_loopback, resolve_token, token_matches, with_token
 
 # -- the rules, without sockets -----------------------------------------------------------
 
@@ -208,11 +208,20 @@ def test_loopback_names_and_listed_hosts_are_answered() -> None:
                 )
                 assert status_of(reply) == 200, host
             reply = await http_exchange(
-                server.port, _request("/", "elsewhere.test", websocket=True)
+                server.port, _request("/", f"elsewhere.test:{server.port}", websocket=True)
             )
             assert status_of(reply) == 403
 
     run_async(body())
+
+
+@pytest.mark.parametrize(
+    ("host", "port"),
+    [("example.org:8080", 8080), ("example.org", None), ("[::1]:9", 9), ("[::1]", None)],
+)
+def test_host_port_reads_the_port_a_host_header_names(host: str, port: int | None) -> None:
+    """``host_port`` gives the port after the name or bracketed address, or ``None``."""
+    assert host_port(host) == port
 
 
 def test_a_server_beyond_loopback_checks_no_host() -> None:

@@ -246,6 +246,25 @@ def test_a_loopback_server_refuses_other_hosts_on_every_route_with_403(
     assert "allowed_hosts" in reply.body
 
 
+@pytest.mark.parametrize(
+    ("host", "port", "status"),
+    [
+        ("evil.example:45000", 45000, 403),  # a rebound page: it must use the server's port
+        ("evil.example", 80, 403),  # no port names 80 (or 443), the server's own here
+        ("evil.example", 443, 403),
+        ("hub.example", 45000, 200),  # a proxy in front passed its browser's Host on
+        ("hub.example:8443", 45000, 200),
+    ],
+)
+def test_a_foreign_host_is_refused_only_when_it_names_the_servers_own_port(
+    host: str, port: int, status: int
+) -> None:
+    """A rebinding page can only reach the server's own port; another port means a proxy."""
+    reply = answer("/healthz", {"Host": host}, replace(LOOPBACK_ONLY, port=port))
+    assert reply is not None
+    assert reply.status == status
+
+
 def test_listed_hosts_are_answered_and_star_accepts_any() -> None:
     """A name listed in ``hosts`` (any port, any case) passes; ``"*"`` lets every name pass."""
     headers = {**WEBSOCKET, "Host": "My-Laptop.local:8080"}

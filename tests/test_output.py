@@ -117,7 +117,7 @@ def test_a_server_whose_output_nobody_reads_keeps_serving_and_says_what_it_dropp
                     async with asyncio.timeout(TIMEOUT):
                         got = await receiver.recv()
                     assert str(got).startswith(f"Received message from peer: {n:04d}")
-                refused = b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+                refused = f"GET / HTTP/1.1\r\nHost: evil.example:{port}\r\n\r\n".encode()
                 for _ in range(1000):  # each one a warning line on stderr, which nobody reads
                     assert status_of(await http_exchange(port, refused)) == 403
                 health = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()

@@ -142,3 +142,33 @@ def test_the_page_the_health_check_and_the_chat_work_through_jupyter_server_prox
                 assert kinds == {"ack", "message"}
 
         asyncio.run(asyncio.wait_for(chat(), 4 * TIMEOUT))
+
+
+def test_the_chat_works_through_a_hubs_proxy_whose_host_is_no_local_name(
+    chat_server: Any, tmp_path: Path
+) -> None:
+    """As on JupyterHub or Binder, the proxy passes on the hub's own Host: page and chat work."""
+    require_module("jupyter_server_proxy", "the proxy test needs jupyter-server-proxy")
+    root = tmp_path / "root"
+    root.mkdir()
+    # A hub's single-user server answers the hub's name, so it allows remote access.
+    with JupyterLab(root, tmp_path, args=["--ServerApp.allow_remote_access=True"]) as lab:
+        path = f"/proxy/{chat_server.port}"
+        hub = {"Authorization": f"token {lab.token}", "Host": "hub.example"}
+        request = urllib.request.Request(f"http://127.0.0.1:{lab.port}{path}/", headers=hub)
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            assert response.status == 200
+
+        async def chat() -> None:
+            headers = {"Authorization": hub["Authorization"], "Origin": "http://hub.example"}
+            # The URL names the hub; host and port say where the socket really goes.
+            async with connect(
+                f"ws://hub.example{path}/chat",
+                additional_headers=headers,
+                host="127.0.0.1",
+                port=lab.port,
+            ) as ada:
+                await ada.send(json.dumps({"type": "join", "v": 1, "name": "ada"}))
+                assert (await recv_json(ada, 2 * TIMEOUT))["type"] == "welcome"
+
+        asyncio.run(asyncio.wait_for(chat(), 4 * TIMEOUT))

@@ -26,6 +26,7 @@ __all__ = [
     "TokenSetting",
     "host_allowed",
     "host_name",
+    "host_port",
     "is_loopback",
     "resolve_token",
     "token_matches",
@@ -63,17 +64,39 @@ def host_name(host: str) -> str:
     return host.rstrip(".")
 
 
-def host_allowed(host: str | None, allowed: Collection[str] | None) -> bool:
+def host_port(host: str) -> int | None:
+    """Return the port a ``Host`` header names, or ``None`` when it names none.
+
+    ``"127.0.0.1:8080"`` gives ``8080``; ``"example.org"`` and ``"[::1]"`` give ``None``.
+    """
+    host = host.strip()
+    tail = host.rpartition("]")[2] if host.startswith("[") else host
+    if tail.count(":") != 1:  # no port, or a bare IPv6 address
+        return None
+    port = tail.rpartition(":")[2]
+    return int(port) if port.isdigit() else None
+
+
+def host_allowed(
+    host: str | None, allowed: Collection[str] | None, port: int | None = None
+) -> bool:
     """Return whether a request sent to ``host`` may be answered by a loopback server.
 
     Browsers always send ``Host``, so a request without one is not a browser's, and DNS
     rebinding is a browser's attack: it is accepted.
+
+    A rebinding page reaches the server only by connecting to the server's own port, so its
+    ``Host`` always names that port (or names none, meaning 80 or 443, when the server
+    listens there). A ``Host`` that names another port came through a proxy in front of the
+    server: jupyter-server-proxy, as on JupyterHub and Binder, passes the browser's ``Host``
+    (the hub's name and port) on. Given the server's ``port``, such a request is accepted.
 
     Args:
         host: The request's ``Host`` header (any port), or ``None``.
         allowed: Extra names (or addresses) to accept besides loopback ones, e.g.
             ``["my-laptop.local"]``; ``None`` turns the check off (a server bound beyond
             loopback, where the access token is the guard); ``"*"`` in it accepts any.
+        port: The port the server listens on, or ``None`` to accept no other names.
     """
     if host is None or allowed is None or "*" in allowed:
         return True
@@ -81,9 +104,14 @@ def host_allowed(host: str | None, allowed: Collection[str] | None) -> bool:
     if name in LOCAL_HOSTNAMES or name in {host_name(extra) for extra in allowed}:
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        if ipaddress.ip_address(name).is_loopback:
+            return True
     except ValueError:
+        pass
+    if port is None:
         return False
+    named = host_port(host)
+    return named != port if named is not None else port not in (80, 443)
 
 
 def resolve_token(host: str, token: TokenSetting) -> str | None:

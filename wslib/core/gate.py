@@ -15,8 +15,9 @@ Nothing here touches a socket, so every branch is tested with a plain dict of he
 - a chat WebSocket while the backplane is degraded: 503, which clients retry with backoff;
 - a header given twice: 400, since the request is ambiguous;
 - a target that is no path (``//[``, ``*``, ``http://...``): 400;
-- any request, on any route, sent to a name that is not this machine's while the server
-  is bound to loopback: 403 (DNS rebinding; ``wslib.access.host_allowed``).
+- any request, on any route, sent to a name that is not this machine's at the server's own
+  port while the server is bound to loopback: 403 (DNS rebinding;
+  ``wslib.core.access.host_allowed``; another port means a proxy in front, as on Binder).
 
 The 401, the 403s, the 503 over the cap and the repeated header's 400 each carry one
 warning line for the server's log; a 404, a bad target's 400 and the degraded chat's 503
@@ -110,6 +111,8 @@ class State:
             loopback).
         pages: The pages' HTML by file name (``PAGE``, ``PLAYGROUND``), read by the server
             once (``wslib.server.assets``): the gate decides, it never reads a file.
+        port: The port the server listens on: a foreign ``Host`` naming another port came
+            through a proxy (``wslib.core.access.host_allowed``); ``None`` accepts none.
     """
 
     mode: str
@@ -120,6 +123,7 @@ class State:
     backplane: BackplaneStatus
     hosts: Collection[str] | None = None
     pages: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +263,7 @@ def _decide(target: str, headers: HeaderLookup, state: State) -> Answer | None:
     if not _ORIGIN_FORM.fullmatch(target):
         return Answer(400, "Bad request target: expected a path such as /chat.\n")
     host = headers.get("Host")
-    if not host_allowed(host, state.hosts):
+    if not host_allowed(host, state.hosts, state.port):
         return Answer(
             403,
             "This server answers only to this machine's names, such as 127.0.0.1. To reach it "

@@ -321,6 +321,7 @@ class Server(AsyncStopOnExit):
             backplane=self.backplane.status,
             hosts=self.allowed_hosts,
             pages=self._pages,
+            port=self.port,
         )
         answer = gate.answer(request.path, request.headers, state)
         if answer is None:
