@@ -10,9 +10,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from wslib.core.codes import CLOSE_TAKEN_OVER
+from wslib.core.codes import CLOSE_TAKEN_OVER, CLOSE_TRY_AGAIN_LATER
 from wslib.core.protocol import Message
 from wslib.core.room import (
+    UNAVAILABLE_REASON,
     Close,
     JoinRequest,
     LeaveRequest,
@@ -137,11 +138,13 @@ def test_left_and_typing_go_to_the_right_local_clients() -> None:
 
 
 def test_refusals_answer_the_one_client_and_keep_the_cid() -> None:
-    """A refused join frees the connection to try again; a refused send names its cid."""
+    """A refused join closes with 1013 so the client rejoins; a refused send names its cid."""
     room = Room("a")
     (request,) = room.receive(1, join("alice"))
     assert isinstance(request, JoinRequest)
-    assert events(room.unavailable(request))[0][1]["code"] == "unavailable"
+    error, close = room.unavailable(request)
+    assert events([error])[0][1]["code"] == "unavailable"
+    assert close == Close(1, CLOSE_TRY_AGAIN_LATER, UNAVAILABLE_REASON)  # rejoin after backoff
     assert isinstance(room.receive(1, join("alice"))[0], JoinRequest)  # not "already joined"
     joined(room, 2, "bob", "2-0", ["bob"])
     (post,) = room.receive(2, send("c7", "hello"))

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import http_get, recv_json, run_async, spawn
+from support import TIMEOUT, http_get, recv_json, run_async, spawn
 from websockets.asyncio.client import ClientConnection, connect
 
-from wslib import Server
+from wslib import Backoff, ChatClient, Server
 from wslib.cli import main
+from wslib.core.codes import CLOSE_TRY_AGAIN_LATER
 from wslib.storage.sqlite import SqliteHistory
 
 # Holds an exclusive lock on the file named in argv[1] until its stdin closes.
@@ -198,5 +199,39 @@ def test_a_disk_error_refuses_sends_and_the_chat_recovers_when_it_clears(tmp_pat
             await say(alice, "a1", "accepted")
             assert (await recv_json(alice))["type"] == "ack"
             assert (await recv_json(bob))["text"] == "accepted"
+
+    run_async(body())
+
+
+def test_a_join_refused_while_the_database_is_locked_is_retried_until_it_joins(
+    tmp_path: Path,
+) -> None:
+    """A join the store cannot record closes with 1013; the kit's client rejoins once it can."""
+    path = tmp_path / "chat.sqlite3"
+
+    async def body() -> None:
+        async with Server(port=0, history_db=str(path)) as server, connect(server.chat_url) as bob:
+            await join(bob, "bob")
+            with spawn("-c", HOLD_LOCK, str(path)) as holder:
+                assert holder.line() == "locked"
+                quick = Backoff(initial=0.2, minimum=0.1, maximum=0.5)
+                carol = ChatClient(server.chat_url, "carol", reconnect=quick)
+                await carol.start(2 * TIMEOUT)
+                refused = lambda: carol.status.code == CLOSE_TRY_AGAIN_LATER  # noqa: E731
+                await carol.wait_for(refused, 4 * TIMEOUT)
+                assert carol.status.state == "reconnecting"
+                assert [e["code"] for e in carol.errors][:1] == ["unavailable"]
+                assert not carol.joined
+                assert holder.proc.stdin is not None
+                holder.proc.stdin.close()  # the storage comes back
+                assert holder.wait() == 0
+            try:
+                await carol.wait_for(lambda: carol.joined, 4 * TIMEOUT)
+                assert await recv_json(bob) == {"type": "joined", "name": "carol"}
+                cid = await carol.send("made it")
+                await carol.wait_for(lambda: cid not in carol.pending, 2 * TIMEOUT)
+                assert (await recv_json(bob))["text"] == "made it"
+            finally:
+                await carol.stop()
 
     run_async(body())

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..exceptions import ChatError, StateError
-from .codes import CLOSE_REASONS, CLOSE_TAKEN_OVER
+from .codes import CLOSE_REASONS, CLOSE_TAKEN_OVER, CLOSE_TRY_AGAIN_LATER
 from .protocol import (
     Join,
     Message,
@@ -63,6 +63,7 @@ from .protocol import (
 
 __all__ = [
     "UNAVAILABLE",
+    "UNAVAILABLE_REASON",
     "Action",
     "Close",
     "ConnId",
@@ -82,6 +83,9 @@ ConnId = int
 
 #: The error a client gets for an event the server cannot store right now.
 UNAVAILABLE = StateError("unavailable", "The chat is unavailable for now; try again later.")
+
+#: The close reason that goes with 1013 when a join could not be stored.
+UNAVAILABLE_REASON = "chat storage unavailable; try again"
 
 #: How a store answered a request: done; done before (a repeated join); the name is held;
 #: the ``cid`` was stored before for this identity; the recipient is not online.
@@ -244,8 +248,17 @@ class Room:
         return []
 
     def unavailable(self, request: Request) -> list[Action]:
-        """Return the ``unavailable`` error for a request the store could not perform."""
-        return self._refused(request, UNAVAILABLE)
+        """Return the ``unavailable`` error for a request the store could not perform.
+
+        A send stays pending in the client, which retries it. A join cannot wait that way:
+        the client would sit unjoined. So a refused join also closes the connection with
+        1013 (try again later), which the kit's clients and page answer by reconnecting
+        with backoff and joining again.
+        """
+        actions = self._refused(request, UNAVAILABLE)
+        if isinstance(request, JoinRequest):
+            actions.append(Close(request.conn, CLOSE_TRY_AGAIN_LATER, UNAVAILABLE_REASON))
+        return actions
 
     def disconnect(self, conn: ConnId) -> list[Request]:
         """Forget ``conn``; return the request that frees its name, if it claimed one."""
