@@ -10,12 +10,23 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import TIMEOUT, http_get, recv_json, run_async, spawn
+from support import (
+    TIMEOUT,
+    Child,
+    child_env,
+    http_get,
+    recv_json,
+    require,
+    run_async,
+    spawn,
+)
 from websockets.asyncio.client import ClientConnection, connect
 
 from wslib import Backoff, ChatClient, Server
@@ -99,19 +110,29 @@ def test_a_database_locked_by_another_process_refuses_only_that_send(tmp_path: P
     run_async(body())
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
+def as_plain_user(args: list[str]) -> list[str]:
+    """Return ``args`` to run so that read-only permissions hold, even when this is root.
+
+    Root writes through read-only permissions by its capabilities CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH; ``setpriv`` (util-linux) starts the process without them.
+    """
+    if os.geteuid() != 0:
+        return args
+    setpriv = require("setpriv", "it lets root meet read-only permissions as a user does")
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", *args]
+
+
 def test_a_read_only_folder_refuses_sends_until_it_is_writable_again(tmp_path: Path) -> None:
     """With the folder made read-only while serving, sends get unavailable, then work again."""
     folder = tmp_path / "data"
     folder.mkdir()
     path = folder / "chat.sqlite3"
+    serve = [sys.executable, "-m", "wslib", "serve", "--port", "0", "--history-db", str(path)]
+    server = Child(as_plain_user(serve), child_env())
 
-    async def body() -> None:
-        async with (
-            Server(port=0, history_db=str(path)) as server,
-            connect(server.chat_url) as alice,
-            connect(server.chat_url) as bob,
-        ):
+    async def body(chat_url: str) -> None:
+        async with connect(chat_url) as alice, connect(chat_url) as bob:
             await join(alice, "alice")
             await join(bob, "bob")
             assert (await recv_json(alice))["type"] == "joined"
@@ -121,6 +142,8 @@ def test_a_read_only_folder_refuses_sends_until_it_is_writable_again(tmp_path: P
                 await say(alice, "a1", "refused")
                 error = await recv_json(alice)
                 assert (error["code"], error["cid"]) == ("unavailable", "a1")
+                await say(bob, "b1", "also refused")  # the server is still serving
+                assert (await recv_json(bob))["code"] == "unavailable"
             finally:
                 os.chmod(folder, stat.S_IRWXU)
                 os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
@@ -128,7 +151,10 @@ def test_a_read_only_folder_refuses_sends_until_it_is_writable_again(tmp_path: P
             assert (await recv_json(alice))["type"] == "ack"
             assert (await recv_json(bob))["text"] == "accepted"
 
-    run_async(body())
+    try:
+        run_async(body(server.line() + "chat"))
+    finally:
+        server.close()
 
 
 def corrupt(tmp_path: Path) -> Path:
@@ -152,13 +178,8 @@ def read_only(tmp_path: Path) -> Path:
         (lambda tmp: tmp, "is a folder"),
         (lambda tmp: tmp / "missing" / "chat.sqlite3", "does not exist"),
         (corrupt, "file is not a database"),
-        pytest.param(
-            read_only,
-            "readonly",
-            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files"),
-        ),
     ],
-    ids=["folder", "missing folder", "corrupt", "read-only"],
+    ids=["folder", "missing folder", "corrupt"],
 )
 def test_serve_with_a_bad_history_db_fails_at_start_in_one_line(
     tmp_path: Path, where: Any, says: str, capsys: pytest.CaptureFixture[str]
@@ -235,3 +256,21 @@ def test_a_join_refused_while_the_database_is_locked_is_retried_until_it_joins(
                 await carol.stop()
 
     run_async(body())
+
+
+def test_serve_with_a_read_only_history_db_fails_at_start_in_one_line(tmp_path: Path) -> None:
+    """A database file that may not be written: exit 1 and one line, as a user meets it."""
+    path = read_only(tmp_path)
+    serve = [sys.executable, "-m", "wslib", "serve", "--port", "0", "--history-db", str(path)]
+    done = subprocess.run(
+        as_plain_user(serve),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=4 * TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"wslib: {path}")
+    assert "readonly" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
