@@ -129,3 +129,15 @@ def test_no_import_cycles() -> None:
         if node not in state:
             visit(node)
     assert cycles == []
+
+
+def test_the_readme_layout_names_every_folder_and_module() -> None:
+    """README's Project layout names each layer folder and, under it, each of its modules."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Project layout", 1)[1].split("\n## ", 1)[0]
+    entries = layout.split("  - `wslib/")[1:]
+    described = {entry.split("/", 1)[0]: entry for entry in entries}
+    assert set(described) == set(ALLOWED)
+    for path in LAYERED:
+        if path.name != "__init__.py":
+            assert f"`{path.stem}`" in described[path.parent.name], path.relative_to(PACKAGE)

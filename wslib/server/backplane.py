@@ -38,7 +38,7 @@ from ..exceptions import StoreError
 from ..storage.local import LocalFeed, LocalStore
 from .chat import ChatLink, Node
 
-__all__ = ["Backplane", "BackplaneStatus", "LocalBackplane", "Node"]
+__all__ = ["Backplane", "LocalBackplane", "Node"]
 
 logger = logging.getLogger("wslib.server")
 
