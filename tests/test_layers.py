@@ -9,6 +9,7 @@ those promises, and that no two modules import each other, directly or around a 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,16 @@ def test_the_readme_layout_names_every_folder_and_module() -> None:
     for path in LAYERED:
         if path.name != "__init__.py":
             assert f"`{path.stem}`" in described[path.parent.name], path.relative_to(PACKAGE)
+
+
+def test_every_package_path_named_in_the_prose_exists() -> None:
+    """Each ``wslib/....py`` (or page) that README, docs or a notebook names is a real file."""
+    root = PACKAGE.parent
+    texts = [root / "README.md", *root.glob("docs/*.md"), *root.glob("notebooks/*.ipynb")]
+    missing = sorted(
+        f"{text.name}: {name}"
+        for text in texts
+        for name in re.findall(r"wslib/[\w/]+\.(?:py|html|js)", text.read_text(encoding="utf-8"))
+        if not (root / name).is_file()
+    )
+    assert missing == []
