@@ -1,9 +1,11 @@
-"""Start a throw-away JupyterLab for browser tests, stop every process it started, drive it.
+"""Start a throw-away JupyterLab (or Notebook 7) for browser tests, stop what it started.
 
 Usage::
 
     with JupyterLab(root_dir=copy_of_notebooks, work=tmp_path) as lab:
         page.goto(lab.url("lab/tree/01-websockets-in-ten-minutes.ipynb"))
+    with JupyterLab(root_dir=copy_of_notebooks, work=tmp_path, app="notebook") as nb7:
+        page.goto(nb7.url("notebooks/01-websockets-in-ten-minutes.ipynb"))
 
 Contract:
 
@@ -13,7 +15,10 @@ Contract:
    port, with the token it makes up itself, and with its config, data, runtime and IPython folders
    inside ``work``: no saved workspace, nothing read from or written to the user's folders.
    ``printed_url`` is the URL it prints for the learner to open; the token is read from
-   it (JupyterLab prints a token it was given as ``...``).
+   it (JupyterLab prints a token it was given as ``...``). With ``app="notebook"`` it
+   runs Notebook 7 (``python -m notebook``) the same way instead, on the same folder,
+   with the same isolation; Notebook 7 is built from JupyterLab's components, so the
+   page helpers below work on both.
 2. ``remember_children`` notes the processes the server has started (its kernels); call it
    once a kernel runs. ``stop`` notes them once more.
 3. ``stop`` asks the server to shut down (which shuts its kernels down), then ends what is
@@ -33,13 +38,14 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, Literal, Self
 
 from support import TIMEOUT
 
@@ -106,6 +112,8 @@ class JupyterLab:
         env: Environment variables for the server and its kernels, on top of this
             process's, e.g. ``{"JUPYTERHUB_SERVICE_PREFIX": "/"}``.
         args: More command-line options, e.g. ``["--ServerApp.allow_remote_access=True"]``.
+        app: ``"lab"`` for JupyterLab, ``"notebook"`` for Notebook 7 (whose pages are
+            ``tree/...`` and ``notebooks/<path>``).
     """
 
     def __init__(
@@ -115,15 +123,16 @@ class JupyterLab:
         settings: dict[str, dict[str, object]] | None = None,
         env: dict[str, str] | None = None,
         args: Sequence[str] = (),
+        app: Literal["lab", "notebook"] = "lab",
     ) -> None:
-        self.root_dir, self.work = root_dir, work
+        self.root_dir, self.work, self.app = root_dir, work, app
         self.args = list(args)
         self.settings = dict(settings or {})
         self.env = dict(env or {})
         self.port = _free_port()
         self.token = ""  # read from the URL JupyterLab prints
         self._printed = ""
-        self.log_path = work / "jupyterlab.log"
+        self.log_path = work / f"jupyter-{app}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._children: dict[int, str] = {}
@@ -180,16 +189,24 @@ class JupyterLab:
             RuntimeError: The server exited while starting.
             TimeoutError: It did not answer within ``timeout`` seconds.
         """
-        command = tutorial.lab_command(
-            self.root_dir,
-            [
-                "--no-browser",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}",
-                "--ServerApp.port_retries=0",
-                *self.args,
-            ],
-        )
+        arguments = [
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            *self.args,
+        ]
+        if self.app == "lab":
+            command = tutorial.lab_command(self.root_dir, arguments)
+        else:  # Notebook 7, with what lab_command gives JupyterLab but its first page
+            command = [
+                sys.executable,
+                "-m",
+                "notebook",
+                f"--ServerApp.root_dir={self.root_dir.resolve()}",
+                *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+                *arguments,
+            ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             command,
@@ -203,7 +220,7 @@ class JupyterLab:
         printed = re.compile(rf"http://127\.0\.0\.1:{self.port}/\S*\?token=(\w+)")
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited while starting:\n{self.log_tail()}")
+                raise RuntimeError(f"jupyter {self.app} exited while starting:\n{self.log_tail()}")
             if not self.token:
                 found = printed.search(self.log_path.read_text(errors="replace"))
                 if found is not None:
@@ -221,7 +238,7 @@ class JupyterLab:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(TIMEOUT / 25)  # polling a starting server: no event to wait on
-        raise TimeoutError(f"jupyter lab did not answer in {timeout} s:\n{self.log_tail()}")
+        raise TimeoutError(f"jupyter {self.app} did not answer in {timeout} s:\n{self.log_tail()}")
 
     def printed_url(self) -> str:
         """Return the URL JupyterLab printed for the learner (``--no-browser``)."""
