@@ -187,7 +187,8 @@ def test_page_keeps_a_message_typed_while_the_server_restarts_and_sends_it_once(
         )
         expect(page.locator("#pending")).to_have_text("")
         assert texts(carol).count("typed while the server was away") == 1
-        assert fay.errors == []
+        # The browser reports a reconnection attempt that finds the port closed.
+        assert [e for e in fay.errors if "ERR_CONNECTION_REFUSED" not in e] == []
     finally:
         fay.context.close()
         carol.stop()
