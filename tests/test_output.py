@@ -78,6 +78,32 @@ def test_text_is_written_in_order_and_close_waits_for_it() -> None:
     assert "after close" not in stream.getvalue()
 
 
+class CountingStream(io.StringIO):
+    """A stream that counts the writes made to it."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_burst_of_lines_in_one_loop_turn_wakes_the_writer_once() -> None:
+    """Lines written in one turn of an event loop go out together, in one write."""
+    stream = CountingStream()
+    writer = LineWriter(stream)
+
+    async def burst() -> None:
+        for n in range(1000):  # one turn: the loop never gets to run in between
+            writer.write(f"{n}\n")
+        await asyncio.sleep(0)  # the turn ends: the thread is woken, once
+
+    run_async(burst())
+    writer.close(TIMEOUT)
+    assert stream.getvalue().split() == [str(n) for n in range(1000)]
+    assert stream.writes == 1
+
+
 def test_the_handler_writes_formatted_records_through_the_writer() -> None:
     """``LineHandler`` formats a record and queues it as one line."""
     stream = io.StringIO()

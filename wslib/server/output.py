@@ -11,6 +11,7 @@ some history; it never costs the server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -48,6 +49,7 @@ class LineWriter:
         self._dropped = 0  # lines dropped since the last notice
         self.dropped = 0  # lines dropped in all
         self._ready = threading.Condition()
+        self._wake_pending = False  # a wake-up of the thread is scheduled on the loop
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="wslib output", daemon=True)
         self._thread.start()
@@ -64,6 +66,22 @@ class LineWriter:
                 return
             self._queue.append(text)
             self._queued += len(text)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        # Wake the thread once per turn of the event loop, not once per line: a burst of
+        # log lines then costs one hand-over and one write, and the thread does not compete
+        # with the loop for every line. Outside a loop, wake it at once.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._wake()
+        else:
+            loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        with self._ready:
+            self._wake_pending = False
             self._ready.notify()
 
     def flush(self) -> None:
