@@ -15,6 +15,7 @@ from setuptools.command.build_py import build_py
 
 LESSONS = Path(__file__).resolve().parent / "notebooks"
 PATTERNS = ("*.ipynb", "solutions/*.py")  # what a learner's folder gets; nothing else
+EXAMPLES = LESSONS.parent / "examples"  # scripts a notebook runs (06), found by tutorial.example
 
 
 class BuildWithLessons(build_py):
@@ -30,6 +31,10 @@ class BuildWithLessons(build_py):
                 destination = target / source.relative_to(LESSONS)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, destination)
+        for source in sorted(EXAMPLES.glob("*.py")):
+            destination = target / "examples" / source.name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
 
 
 setup(cmdclass={"build_py": BuildWithLessons})

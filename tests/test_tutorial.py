@@ -62,6 +62,13 @@ def test_lessons_are_the_clones_notebooks() -> None:
     assert tutorial.lessons() == NOTEBOOKS
 
 
+def test_example_finds_the_clones_example_scripts() -> None:
+    """``example`` gives the path of a script in ``examples/``, and refuses an unknown one."""
+    assert tutorial.example("echo_roundtrip.py") == ROOT / "examples" / "echo_roundtrip.py"
+    with pytest.raises(FileNotFoundError):
+        tutorial.example("no_such_example.py")
+
+
 def test_copy_lessons_copies_notebooks_and_solutions_only(tmp_path: Path) -> None:
     """A new folder gets every notebook and solution, byte for byte, and nothing else."""
     steps = tutorial.copy_lessons(tmp_path / "lessons")
@@ -155,6 +162,7 @@ def build_wheel(tmp_path: Path) -> Path:
     skip = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
     shutil.copytree(ROOT / "wslib", source / "wslib", ignore=skip)
     shutil.copytree(NOTEBOOKS, source / "notebooks", ignore=skip)
+    shutil.copytree(ROOT / "examples", source / "examples", ignore=skip)
     wheels = tmp_path / "wheels"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, source],
@@ -253,11 +261,14 @@ def test_a_learner_without_a_clone_gets_the_notebooks_and_runs_01(tmp_path: Path
         os.killpg(lab.proc.pid, signal.SIGTERM)  # the command and the JupyterLab it started
         code = lab.wait(6 * TIMEOUT)
         lab.close()
-    assert code in (0, -signal.SIGTERM)
+    # 0, or SIGTERM's mark: on the command itself, or passed on from JupyterLab (128 + N).
+    assert code in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.*")) == kit_files()
 
+    # 01, and 06, which runs an example script that the wheel carries for it.
+    scripts = folder / "06-scripts-and-terminal.ipynb"
     run = subprocess.run(
-        [python, ROOT / ".ci" / "notebooks.py", folder / FIRST],
+        [python, ROOT / ".ci" / "notebooks.py", folder / FIRST, scripts],
         env=env,
         capture_output=True,
         text=True,
@@ -266,3 +277,4 @@ def test_a_learner_without_a_clone_gets_the_notebooks_and_runs_01(tmp_path: Path
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.startswith(f"ok  {folder / FIRST}")
+    assert f"ok  {scripts}" in run.stdout

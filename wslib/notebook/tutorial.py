@@ -38,6 +38,7 @@ __all__ = [
     "Action",
     "Step",
     "copy_lessons",
+    "example",
     "lab_command",
     "lab_environment",
     "lessons",
@@ -84,6 +85,21 @@ def lessons() -> Path:
         if (folder / FIRST).is_file():
             return folder
     raise FileNotFoundError(f"no {FIRST} in this installation of wslib")
+
+
+def example(name: str) -> Path:
+    """Return the path of the example script ``name`` (from ``examples/``), for a notebook.
+
+    A clone has it in ``examples/`` beside ``notebooks/``; a wheel carries it in the
+    package, since a learner's folder (``wslib tutorial``) holds only the lessons.
+
+    Raises:
+        FileNotFoundError: This installation of wslib has no such example.
+    """
+    for folder in (_PACKAGE / "tutorial" / "examples", _PACKAGE.parent / "examples"):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"no example {name!r} in this installation of wslib")
 
 
 def _lesson_files(folder: Path) -> dict[str, bytes]:
@@ -177,6 +193,9 @@ def lab_environment(environ: Mapping[str, str]) -> dict[str, str]:
 def open_lab(folder: Path, lab_args: Sequence[str] = ()) -> int:
     """Run JupyterLab on ``folder`` until it exits; return its exit code.
 
+    A JupyterLab ended by a signal N gives 128 + N, as a shell reports it (a negative
+    number would reach the shell as 256 - N).
+
     Ctrl-C reaches JupyterLab directly (it asks before shutting down); SIGTERM sent to this
     process is passed on to it, so that stopping this process stops JupyterLab too.
 
@@ -194,7 +213,8 @@ def open_lab(folder: Path, lab_args: Sequence[str] = ()) -> int:
     try:
         while True:
             try:
-                return child.wait()
+                code = child.wait()
+                return 128 - code if code < 0 else code
             except KeyboardInterrupt:  # JupyterLab got the same Ctrl-C; let it decide
                 continue
     finally:
