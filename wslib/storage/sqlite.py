@@ -11,9 +11,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from ..core.lifetime import StopOnExit
 from ..core.protocol import Message
 from ..exceptions import StoreError
 from .history import MAX_TOKENS, TOKEN_TTL, check_sizes, format_id, new_epoch, parse_id
@@ -43,7 +42,7 @@ _FROM_1 = (
 )
 
 
-class SqliteHistory:
+class SqliteHistory(StopOnExit):
     """Keep history in an SQLite file; each ``append`` is one transaction.
 
     Use one instance from one thread at a time (a ``LocalStore`` gives it its own worker
@@ -178,16 +177,7 @@ class SqliteHistory:
         """Close the database file; the store cannot be used afterwards."""
         self._db.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    stop = close  # leaving a with-block (StopOnExit) closes the file
 
     def _open(self) -> str:
         """Create or upgrade the tables; return the epoch. Runs inside a transaction."""
