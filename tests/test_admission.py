@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from rawclient import http_exchange, status_of
@@ -194,5 +194,32 @@ def test_accept_errors_are_counted_and_said_once_per_interval(
         assert "(10 time(s)" in said[1]
         handler.remove()
         assert loop.get_exception_handler() is None
+    finally:
+        loop.close()
+
+
+def test_a_retry_to_accept_on_a_closed_server_is_dropped_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """asyncio's accept retry that fails on a server closed meanwhile logs no traceback."""
+    loop = asyncio.new_event_loop()
+    reports: list[dict[str, Any]] = []
+    try:
+        loop.set_exception_handler(lambda _loop, context: reports.append(context))
+        handler = AcceptErrors(loop)
+        handler.install()
+        context = {
+            "message": "Exception in callback BaseSelectorEventLoop._start_serving(...)",
+            "exception": ValueError("Invalid file descriptor: -1"),
+        }
+        with caplog.at_level(logging.WARNING, logger="wslib.server"):
+            handler(loop, context)
+            handler(loop, {"message": "something else", "exception": ValueError("x")})
+        assert [r["message"] for r in reports] == ["something else"]  # passed on: not ours
+        assert caplog.records == []
+        handler.remove(after=0.01)  # stays a moment, for a retry still pending
+        assert loop.get_exception_handler() is handler
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert loop.get_exception_handler() is not handler
     finally:
         loop.close()

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -150,7 +151,7 @@ def test_a_server_whose_output_nobody_reads_keeps_serving_and_says_what_it_dropp
                 assert status_of(await http_exchange(port, health)) == 200
 
         run_async(drive())
-        # Now read: the thread's stuck write completes, and the next line brings the notice.
+        # Now read: the thread's stuck write completes, and the backlog follows.
         seen: list[bytes] = []
         reader = threading.Thread(target=lambda: seen.extend(process.stdout or []), daemon=True)
         reader.start()
@@ -159,7 +160,17 @@ def test_a_server_whose_output_nobody_reads_keeps_serving_and_says_what_it_dropp
             async with connect(url) as client:
                 await client.send("after the drought")
 
+        def wait_for_output(text: bytes) -> None:
+            deadline = time.monotonic() + 4 * TIMEOUT
+            while not any(text in line for line in seen):
+                assert time.monotonic() < deadline, f"{text!r} never came out"
+                reader.join(0.05)
+
+        # The backlog goes out first, with the notice of what was dropped; a line written
+        # after that is not dropped, and comes out too.
+        wait_for_output(b"output line(s) dropped")
         run_async(one_more())
+        wait_for_output(b"after the drought")
         process.terminate()
         assert process.wait(2 * TIMEOUT) == 0
         reader.join(TIMEOUT)

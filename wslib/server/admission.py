@@ -27,10 +27,15 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-__all__ = ["HANDSHAKE_GRACE", "SPARE", "AcceptErrors", "Admission"]
+__all__ = ["ACCEPT_RETRY_GRACE", "HANDSHAKE_GRACE", "SPARE", "AcceptErrors", "Admission"]
 
 #: Seconds a handshake may stay unfinished before a newcomer may take its place at the cap.
 HANDSHAKE_GRACE = 1.0
+
+#: How long a stopped server keeps its accept-error handler: asyncio retries accepting one
+#: second after an accept error (``asyncio.constants.ACCEPT_RETRY_DELAY``), and a retry on a
+#: closed server must still be dropped quietly.
+ACCEPT_RETRY_GRACE = 2.0
 
 #: Connections past the cap that are kept long enough to be answered 503.
 SPARE = 64
@@ -145,14 +150,28 @@ class AcceptErrors:
         """Become the loop's exception handler."""
         self._loop.set_exception_handler(self)
 
-    def remove(self) -> None:
-        """Give the loop back its previous handler, if this one is still in place."""
-        if self._loop.get_exception_handler() is self:
+    def remove(self, *, after: float = 0.0) -> None:
+        """Give the loop back its previous handler, if this one is still in place.
+
+        Args:
+            after: Seconds to wait first. After an accept error asyncio retries accepting
+                one second later; a server closed meanwhile makes that retry fail on its
+                closed socket, and this handler should still be there to drop the report.
+        """
+        if after > 0:
+            self._loop.call_later(after, self.remove)
+        elif self._loop.get_exception_handler() is self:
             self._loop.set_exception_handler(self._previous)
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """Handle one report from the loop."""
-        if not str(context.get("message", "")).startswith("socket.accept() out of system"):
+        message = str(context.get("message", ""))
+        if "._start_serving(" in message and isinstance(context.get("exception"), ValueError):
+            # asyncio's retry after an accept error, for a server closed since: nothing is
+            # lost, so no traceback (the retry is asyncio's, in selector_events._accept_connection).
+            logger.debug("dropped a retry to accept on a closed server: %s", message)
+            return
+        if not message.startswith("socket.accept() out of system"):
             if self._previous is not None:
                 self._previous(loop, context)
             else:

@@ -46,7 +46,7 @@ from ..storage.history import History, MemoryHistory
 from ..storage.local import LocalStore
 from ..storage.sqlite import SqliteHistory
 from . import flowtap
-from .admission import AcceptErrors, Admission
+from .admission import ACCEPT_RETRY_GRACE, AcceptErrors, Admission
 from .assets import pages
 from .backplane import Backplane, LocalBackplane
 from .fanout import Fanout, shed_handshake
@@ -286,7 +286,7 @@ class Server(AsyncStopOnExit):
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._accept_errors is not None:
-            self._accept_errors.remove()
+            self._accept_errors.remove(after=ACCEPT_RETRY_GRACE)
         self._closed_sends.remove()  # the closing handshakes are done: say what they cost
         await self.backplane.detach(self)
         await self._close_store()
