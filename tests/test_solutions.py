@@ -67,38 +67,6 @@ CHECKS: dict[str, Callable[[dict[str, Any]], Report]] = {
     "start_pair.py": check_start_pair,
     "websocket_bytes.py": check_websocket_bytes,
 }
-
-
-def check_client_frame(namespace: dict[str, Any]) -> Report:
-    """Build a masked client text frame in each length form; a live relay accepts it."""
-    return framing.check_client_frame(namespace["client_frame"])
-
-
-def check_bot(namespace: dict[str, Any]) -> Report:
-    """Answer !who with everyone online, heard by all; stay quiet otherwise."""
-    return bot.check_bot(namespace["answer"])
-
-
-def check_guard(namespace: dict[str, Any]) -> Report:
-    """Close a sender of more than 100 characters with 1009, unsent; relay the rest."""
-    return guard.check_guard(namespace["guard"])
-
-
-def check_websocket_bytes(namespace: dict[str, Any]) -> Report:
-    """Predict the bytes after the handshake; the byte meter agrees to the byte."""
-    return prediction.check_prediction(namespace["websocket_bytes"])
-
-
-def check_is_healthy(namespace: dict[str, Any]) -> Report:
-    """Healthy only when healthz says ok; False, never an exception, otherwise."""
-    return health.check_health(namespace["is_healthy"])
-
-
-def check_start_pair(namespace: dict[str, Any]) -> Report:
-    """Two servers, each named, both linked: presence and messages cross."""
-    return linking.check_pair(namespace["start_pair"], {"backplane": LocalBackplane()})
-
-
 #: solution file name -> the browser test that runs it (a page's script needs a browser)
 IN_A_BROWSER = {"reconnect_page.py": "tests/test_playground_browser.py"}
 
