@@ -159,6 +159,8 @@ def test_notebook_08_runs_every_playground_step_in_a_real_browser(tmp_path: Path
 
             # 3. The page greets the Python pane; a message from Python crosses and back.
             pane = page.locator(".chat-pane-Python").last
+            # Run All ended with a restart: the pane is open again before the page sends.
+            expect(pane.locator(".chat-line").last).to_have_text("· open")
             lines = lab.press_run(2)
             expect(pane.locator(".chat-line").last).to_have_text(
                 "← Received message from peer: hello from the browser"
@@ -283,6 +285,8 @@ def test_notebook_08_playground_works_through_jupyter_server_proxy(tmp_path: Pat
             assert lab.frame(0).locator("body").evaluate("() => location.origin") == origin
 
             pane = page.locator(".chat-pane-Python").last
+            # Run All ended with a restart: the pane is open again before the page sends.
+            expect(pane.locator(".chat-line").last).to_have_text("· open")
             lines = lab.press_run(2)
             expect(pane.locator(".chat-line").last).to_have_text(
                 "← Received message from peer: hello from the browser"
