@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import pytest
+from support import TIMEOUT
 
 from wslib.core.room import Action, Send
 from wslib.server.backplane import LocalBackplane
@@ -115,6 +118,37 @@ def test_the_shared_store_is_forgotten_when_the_last_server_detaches() -> None:
         await hub.detach(node)
 
     asyncio.run(body())
+
+
+def test_a_server_on_another_event_loop_is_refused_with_a_clear_error() -> None:
+    """The hub calls its servers directly, so one on another thread's loop cannot join it."""
+    hub, a, b = LocalBackplane(), FakeNode(), FakeNode()
+    other = asyncio.new_event_loop()  # server a's loop, in a thread of its own
+    thread = threading.Thread(target=other.run_forever)
+    thread.start()
+
+    def on_other(coroutine: Coroutine[Any, Any, object]) -> object:
+        return asyncio.run_coroutine_threadsafe(coroutine, other).result(TIMEOUT)
+
+    async def second() -> None:
+        with pytest.raises(RuntimeError, match=r"one event loop.*RedisBackplane"):
+            await hub.attach(b, store(), 100)
+
+    async def alone() -> None:
+        await hub.attach(b, store(), 100)  # once a has gone, any loop may start afresh
+        await hub.detach(b)
+
+    try:
+        on_other(hub.attach(a, store(), 100))
+        asyncio.run(second())
+        on_other(hub.relay(a, "still alone"))
+        assert b.relayed == []  # the refusal linked nothing
+        on_other(hub.detach(a))
+        asyncio.run(alone())
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(TIMEOUT)
+        other.close()
 
 
 def test_open_backplane_refuses_both_a_backplane_and_a_redis_url() -> None:

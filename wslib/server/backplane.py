@@ -89,9 +89,14 @@ class LocalBackplane:
 
     A storage failure (a locked or read-only database) refuses that one event with the
     ``unavailable`` error; everyone else chats on, and the next event tries again.
+
+    The linked servers run on one event loop (``wslib.start`` puts every server on the kit's
+    one loop): the backplane calls each of them directly. Servers on different loops, in
+    other threads or processes, link through ``RedisBackplane``; attaching one here raises.
     """
 
     def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._store: LocalStore | None = None
         self._links: dict[Node, tuple[ChatLink, LocalFeed, asyncio.Task[None]]] = {}
         self._warned = 0.0
@@ -102,7 +107,20 @@ class LocalBackplane:
         return "ok"
 
     async def attach(self, node: Node, store: LocalStore, replay: int) -> Room:
-        """Link ``node``; return its room, on the shared store (``store``, if it is the first)."""
+        """Link ``node``; return its room, on the shared store (``store``, if it is the first).
+
+        Raises:
+            RuntimeError: ``node`` runs on another event loop than the servers linked already.
+        """
+        loop = asyncio.get_running_loop()
+        if not self._links:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(
+                "a LocalBackplane links servers on one event loop; this server runs on another"
+                " (another thread): link servers across threads or processes with"
+                " RedisBackplane (--redis)"
+            )
         if self._store is None:
             self._store = store
         shared = self._store
