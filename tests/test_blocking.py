@@ -9,6 +9,7 @@ import pytest
 from support import TIMEOUT
 
 import wslib
+from wslib.sync import runtime
 
 
 @pytest.fixture
@@ -42,3 +43,15 @@ def test_wait_for_timeout_names_the_timeout_it_was_given(server: wslib.Backgroun
         pytest.raises(TimeoutError, match=rf"^still waiting after {wait} s$"),
     ):
         client.wait_for(lambda: False, timeout=wait)
+
+
+def test_a_client_closed_for_good_is_no_longer_counted_as_running(
+    server: wslib.BackgroundServer,
+) -> None:
+    """stop_all and the Stop button count only what still runs: a closed client is not."""
+    client = wslib.SyncClient(server.url, reconnect=False)
+    assert client in runtime.running()
+    server.stop()  # 1001 without reconnecting: the client has closed for good
+    client.wait_for(lambda: client.status.state == "closed", timeout=TIMEOUT)
+    assert client not in runtime.running()
+    assert server not in runtime.running()

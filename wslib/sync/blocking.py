@@ -33,8 +33,11 @@ _SETTLE_TIMEOUT = 10.0
 class _Blocking(StopOnExit, Generic[E]):
     def __init__(self, client: BaseClient[E], timeout: float | None) -> None:
         self.client = client
+        client.listen(self._on_event)
         runtime.run(client.start(timeout), None if timeout is None else timeout + 1)
         runtime.remember(self)
+        if client.status.state == "closed":  # closed for good while being registered
+            runtime.forget(self)
 
     @property
     def status(self) -> Status:
@@ -67,6 +70,10 @@ class _Blocking(StopOnExit, Generic[E]):
         """Close the connection (1000) and stop reconnecting."""
         runtime.run(self.client.stop(), _SETTLE_TIMEOUT)
         runtime.forget(self)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, Status) and event.state == "closed":
+            runtime.forget(self)  # closed for good: nothing left for stop_all to stop
 
 
 class SyncClient(_Blocking[Message]):
