@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import websockets.sync.client
-from support import TIMEOUT, child_env, port_is_free, spawn
+from support import TIMEOUT, child_env, port_is_free, restart_port, spawn
 from websockets.asyncio.server import ServerConnection
 
 import wslib
@@ -78,8 +78,7 @@ def test_rerunning_start_replaces_the_server_and_closes_its_clients_with_4000() 
 
 def test_start_twice_on_the_same_port_replaces_without_address_in_use() -> None:
     """start(port=P) twice replaces the first server on P; its clients get 4000."""
-    port = wslib.start(port=0).port
-    wslib.stop_all()
+    port = restart_port()
     first = wslib.start(port=port)
     client = wslib.SyncClient(first.url)
     second = wslib.start(port=port, mode="echo")
@@ -342,7 +341,7 @@ def test_running_lists_what_stop_all_would_stop_and_stop_all_counts_it() -> None
 
 def test_restart_closes_clients_with_1001_and_serves_again_on_the_same_port() -> None:
     """restart() keeps the object, port and log; a reconnecting client comes back to it."""
-    server = wslib.start(port=0, name="test_restart")
+    server = wslib.start(port=restart_port(), name="test_restart")
     port, log = server.port, server.log
     client = wslib.SyncClient(server.url, reconnect=wslib.Backoff(0.05, 0.05, 0.2))
     seen: list[str] = []

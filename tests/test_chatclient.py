@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import TIMEOUT, LoopThread
+from support import TIMEOUT, LoopThread, restart_port
 
 import wslib
 from wslib import Backoff, ChatClient, SyncChatClient
@@ -91,8 +91,8 @@ def test_offline_client_gets_exactly_what_it_missed_across_a_restart(
 ) -> None:
     """With history_db, a client offline across a restart is replayed just what it missed."""
     db = str(tmp_path / "chat.sqlite3")
-    server = wslib.start(port=0, history_db=db)
-    port = server.port
+    port = restart_port()
+    server = wslib.start(port=port, history_db=db)
     alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
     bob = Remote(side_loop, server.chat_url, "bob", reconnect=FAST)
     try:
@@ -131,8 +131,8 @@ def test_offline_client_gets_exactly_what_it_missed_across_a_restart(
 def test_sends_made_while_disconnected_are_retried_and_appear_once(tmp_path: Path) -> None:
     """A message sent while the server is down goes out after the reconnect, exactly once."""
     db = str(tmp_path / "chat.sqlite3")
-    server = wslib.start(port=0, history_db=db)
-    port = server.port
+    port = restart_port()
+    server = wslib.start(port=port, history_db=db)
     alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
     server.stop()
     alice.wait_for(lambda: alice.status.state == "reconnecting", TIMEOUT)
@@ -153,8 +153,8 @@ def test_sixty_sends_typed_while_the_server_was_down_all_arrive_once_and_the_cli
     accepts: all are delivered once, in order, and the client stays open (no 1008)."""
     # In memory, the restarted server takes the 60 as fast as they come (SQLite would
     # spread them out): the pace is what keeps them under the rate limit.
-    server = wslib.start(port=0)
-    port = server.port
+    port = restart_port()
+    server = wslib.start(port=port)
     alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
     server.stop()
     alice.wait_for(lambda: alice.status.state == "reconnecting", TIMEOUT)
@@ -227,8 +227,8 @@ def test_a_send_whose_ack_was_lost_is_retried_and_shown_once(
 ) -> None:
     """A send the server accepted but never acknowledged is retried after a restart, once."""
     db = str(tmp_path / "chat.sqlite3")
-    server = wslib.start(port=0, history_db=db)
-    port = server.port
+    port = restart_port()
+    server = wslib.start(port=port, history_db=db)
     bob = SyncChatClient(server.chat_url, "bob", reconnect=FAST)
     alice = Remote(side_loop, server.chat_url, "alice", cls=LosesFirstAck, reconnect=FAST)
     client = alice.client
@@ -256,8 +256,8 @@ def test_a_send_whose_ack_was_lost_is_retried_and_shown_once(
 
 def test_without_history_db_a_resuming_client_is_told_history_was_reset() -> None:
     """Without history_db a restart loses history, and a resuming client is told so."""
-    server = wslib.start(port=0)
-    port = server.port
+    port = restart_port()
+    server = wslib.start(port=port)
     alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
     alice.send("soon forgotten")
     alice.wait_for(lambda: len(alice.messages) == 1, TIMEOUT)

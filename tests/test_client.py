@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import TIMEOUT, recv, require, run_async
+from support import TIMEOUT, recv, require, restart_port, run_async
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 
@@ -80,12 +80,12 @@ def test_client_reconnects_by_itself_after_a_restart_on_the_same_port() -> None:
     """After the server goes away with 1001 and comes back on its port, the client reconnects."""
 
     async def body() -> None:
-        server = Server(port=0)
+        port = restart_port()
+        server = Server(port=port)
         await server.start()
         client = Client(server.url, reconnect=FAST)
         try:
             await client.start(TIMEOUT)
-            port = server.port
             await server.stop()
             await client.wait_for(lambda: client.status.state == "reconnecting", TIMEOUT)
             assert client.status.code == 1001

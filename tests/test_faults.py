@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from rawclient import RawClient, frame, until
-from support import TIMEOUT, run_async
+from support import TIMEOUT, restart_port, run_async
 
 from wslib import Backoff, ChatClient, Server, Status
 from wslib.core.settings import Limits
@@ -169,9 +169,9 @@ def restart_chat(history_db: str | None) -> tuple[list[ChatClient], list[list[St
     """Chat, restart the server on its port, chat on; return the clients and their statuses."""
 
     async def body() -> tuple[list[ChatClient], list[list[Status]]]:
-        first = Server(port=0, history_db=history_db)
+        port = restart_port()
+        first = Server(port=port, history_db=history_db)
         await first.start()
-        port = first.port
         statuses: list[list[Status]] = [[], []]
         clients = [
             ChatClient(first.chat_url, name, reconnect=QUICK, on_event=seen.append)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import TIMEOUT, axe_violations
+from support import TIMEOUT, axe_violations, restart_port
 
 import wslib
 from wslib.core.display import printable
@@ -168,8 +168,8 @@ def test_page_keeps_a_message_typed_while_the_server_restarts_and_sends_it_once(
 ) -> None:
     """A page resends its unacknowledged message after reconnecting; peers see it once."""
     db = str(tmp_path / "chat.db")
-    server = wslib.start(port=0, name="test-page-restart", history_db=db)
-    port = server.port
+    port = restart_port()
+    server = wslib.start(port=port, name="test-page-restart", history_db=db)
     carol = wslib.SyncChatClient(server.chat_url, "carol")
     fay = Watched(browser)
     try:
@@ -201,8 +201,8 @@ def test_page_resends_sixty_lines_typed_while_the_server_was_down_at_an_accepted
     """60 lines typed during a restart reach a peer once each, in order, and the page stays
     joined: its resends keep under the server's rate limit instead of earning a 1008."""
     # In memory, the restarted server takes the resends as fast as they come.
-    server = wslib.start(port=0, name="test-page-sixty")
-    port = server.port
+    port = restart_port()
+    server = wslib.start(port=port, name="test-page-sixty")
     carol = wslib.SyncChatClient(server.chat_url, "carol")
     fay = Watched(browser)
     lines = [f"line {n}" for n in range(60)]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support import TIMEOUT
+from support import TIMEOUT, restart_port
 
 import wslib
 from wslib.client.transcript import Line
@@ -208,8 +208,8 @@ def test_a_replaced_server_closes_panes_for_good(stop_later: Callable[[Any], Any
 
 def test_a_dropped_server_makes_the_pane_reconnect(stop_later: Callable[[Any], Any]) -> None:
     """A server going away (1001) shows 'reconnecting' and the pane comes back when it does."""
-    first = wslib.start(port=0, name="test_panes_restart")
-    port = first.port
+    port = restart_port()
+    first = wslib.start(port=port, name="test_panes_restart")
     pane = stop_later(ChatPane(first, "Alice", reconnect=wslib.Backoff(0.05, 0.05, 0.2)))
     first.stop()
     pane.wait_for(lambda: pane.status.startswith("reconnecting (1001"), timeout=TIMEOUT)

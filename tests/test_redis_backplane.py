@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from support import TIMEOUT, recv, recv_json, require, run_async, spawn
+from support import TIMEOUT, recv, recv_json, require, restart_port, run_async, spawn
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -301,7 +301,7 @@ def test_redis_killed_and_restarted_mid_chat_loses_nothing() -> None:
             assert (alice.history_resets, bob.history_resets) == (0, 0)
             assert (await asyncio.to_thread(health, b))[1]["status"] == "ok"
 
-    with RedisServer(persist=True) as redis:
+    with RedisServer(restart_port(), persist=True) as redis:
         run_async(body(redis))
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import TIMEOUT, require, require_module
+from support import TIMEOUT, require, require_module, restart_port
 
 import wslib
 from wslib.sync import runtime
@@ -50,7 +50,7 @@ def test_starting_again_under_the_same_name_replaces_the_earlier_one() -> None:
 
 def test_restart_keeps_one_registration() -> None:
     """kill() then restart() leaves the server registered once, on the same port."""
-    redis = RedisServer(name="restart").start()
+    redis = RedisServer(restart_port(), name="restart").start()
     port = redis.port
     redis.kill()
     redis.restart()
