@@ -257,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--only", choices=["fan-out", "senders", "latency", "connections"])
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        help="run only the cases with this setting, e.g. 'N=10' or '1000 rcv, 200 msg/s'",
+    )
     parser.add_argument("--budget", type=float, help="seconds before no new run starts")
     parser.add_argument("--json", type=Path, help="also write every run's raw figures here")
     parser.add_argument(
@@ -298,7 +304,14 @@ def benchmark(args: argparse.Namespace) -> int:
 
     budget = args.budget or (45.0 if args.quick else 1800.0)
     deadline = time.monotonic() + budget
-    todo = [c for c in cases(args.quick) if args.only in (None, c.scenario)]
+    todo = [
+        c
+        for c in cases(args.quick)
+        if args.only in (None, c.scenario) and (not args.setting or c.label in args.setting)
+    ]
+    if not todo:
+        print("no case has that scenario and setting", file=sys.stderr)
+        return 1
     errors: list[str] = []
     load = os.getloadavg()
     runs = args.runs or (1 if args.quick else 3)

@@ -112,6 +112,19 @@ def test_connections_past_the_open_file_limit_are_refused_before_any_connects() 
         measure(server)  # never started: it is refused first
 
 
+def test_setting_picks_cases_by_label_and_refuses_one_that_matches_none(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--setting` keeps only the cases with that label; a label that matches none exits 1."""
+    ran: list[str] = []
+    monkeypatch.setattr(run, "run_case", lambda case, *_: ran.append(case.label) or [])
+    monkeypatch.setattr(run, "table", lambda cases: "")
+    assert run.main(["--only", "fan-out", "--setting", "N=10", "--variants", "wslib"]) == 0
+    assert ran == ["N=10"]
+    assert run.main(["--setting", "N=7", "--variants", "wslib"]) == 1
+    assert "no case" in capsys.readouterr().err
+
+
 def test_tree_variant_serves_wslib_from_another_checkout(tmp_path: Path) -> None:
     """`--tree NAME=PATH` runs `python -m wslib serve` with PATH as its directory."""
     variant = tree_variant(f"before={tmp_path}")
