@@ -105,6 +105,39 @@ def test_a_burst_of_lines_in_one_loop_turn_wakes_the_writer_once() -> None:
     assert stream.writes == 1
 
 
+class SignallingStream(CountingStream):
+    """A counting stream that sets ``written`` on every write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = threading.Event()
+
+    def write(self, text: str) -> int:
+        count = super().write(text)
+        self.written.set()
+        return count
+
+
+def test_lines_that_come_while_the_writer_lingers_wait_for_one_write() -> None:
+    """After a write, lines from later loop turns gather without waking the thread."""
+    stream = SignallingStream()
+    writer = LineWriter(stream, linger=100 * TIMEOUT)  # lingers until closed
+
+    async def turns() -> None:
+        writer.write("first\n")
+        await asyncio.sleep(0)  # the turn ends: the idle thread is woken and writes
+        assert await asyncio.to_thread(stream.written.wait, TIMEOUT)
+        for n in range(3):  # three more turns: the thread lingers, nobody wakes it
+            writer.write(f"{n}\n")
+            await asyncio.sleep(0)
+
+    run_async(turns())
+    assert stream.writes == 1
+    writer.close(TIMEOUT)  # ends the linger: what gathered goes out in one write
+    assert stream.getvalue().split() == ["first", "0", "1", "2"]
+    assert stream.writes == 2
+
+
 def test_the_handler_writes_formatted_records_through_the_writer() -> None:
     """``LineHandler`` formats a record and queues it as one line."""
     stream = io.StringIO()
