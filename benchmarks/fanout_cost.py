@@ -4,8 +4,9 @@ The relay benchmarks time whole servers, and on a shared machine their noise hid
 change of a few percent in the per-recipient loop. This script runs the fan-out of
 ``wslib/server/fanout.py`` (``Fanout.publish``, as the relay calls it, or the older
 ``fan_out`` function) on real ``ServerConnection`` objects whose transports throw the bytes
-away, so it times only the Python work: 64 messages from one sender to each of
-``--receivers`` connections per loop turn, as in the fan-out scenario. Give it several
+away, so it times only the Python work: 64 messages (``--messages``) from one sender to
+each of ``--receivers`` connections per loop turn, as in the fan-out scenario (one
+message a turn is the latency scenario's steady rate). Give it several
 checkouts to compare them in one process, alternating.
 
 Usage::
@@ -80,14 +81,14 @@ class Members:
         self.members = members
 
 
-def one_turn(module: ModuleType, group: Members) -> Callable[[], None]:
-    """Return a function that fans out one turn's 64 messages with ``module``."""
+def one_turn(module: ModuleType, group: Members, messages: int = 64) -> Callable[[], None]:
+    """Return a function that fans out one turn's ``messages`` messages with ``module``."""
     sender, receivers = group.members[0], group.members[1:]
     if hasattr(module, "Fanout"):
         fanout = module.Fanout()
 
         def publish() -> None:
-            for _ in range(64):
+            for _ in range(messages):
                 fanout.publish(group, MESSAGE, sender=sender, limit=1 << 20)
             fanout.flush()
 
@@ -95,24 +96,27 @@ def one_turn(module: ModuleType, group: Members) -> Callable[[], None]:
     flush = getattr(module, "flush", lambda: None)  # older versions wrote at once
 
     def fan_out() -> None:
-        for _ in range(64):
+        for _ in range(messages):
             module.fan_out(receivers, MESSAGE, 1 << 20)
         flush()
 
     return fan_out
 
 
-async def measure(modules: dict[str, ModuleType], rounds: int, turns: int, receivers: int) -> None:
+async def measure(
+    modules: dict[str, ModuleType], rounds: int, turns: int, receivers: int, messages: int = 64
+) -> None:
     """Time each module's fan-out, alternating, and print ns per delivery."""
     group = Members([open_connection() for _ in range(receivers + 1)])
-    turn = {name: one_turn(module, group) for name, module in modules.items()}
+    turn = {name: one_turn(module, group, messages) for name, module in modules.items()}
     results: dict[str, list[float]] = {name: [] for name in modules}
     for _ in range(rounds):
         for name in modules:
             start = time.perf_counter()
             for _ in range(turns):
                 turn[name]()
-            results[name].append((time.perf_counter() - start) / (turns * 64 * receivers) * 1e9)
+            deliveries = turns * messages * receivers
+            results[name].append((time.perf_counter() - start) / deliveries * 1e9)
     for name, values in results.items():
         print(
             f"{name}: {statistics.median(values):.0f} ns per delivery "
@@ -127,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--receivers", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=64, help="messages per loop turn")
     args = parser.parse_args(argv)
     modules = {str(tree): load(tree.resolve()) for tree in args.trees}
-    asyncio.run(measure(modules, args.rounds, args.turns, args.receivers))
+    asyncio.run(measure(modules, args.rounds, args.turns, args.receivers, args.messages))
     return 0
 
 

@@ -453,6 +453,54 @@ def test_publish_defers_to_broadcast_when_an_extension_was_negotiated() -> None:
     run_async(body())
 
 
+def test_send_and_publish_in_one_turn_keep_each_connections_order_in_one_write() -> None:
+    """Frames sent to a few (send) among frames to a group (publish) arrive in call order."""
+
+    async def body() -> None:
+        fanout = Fanout()
+        relay, transports = group(4)
+        a, b, c, _ = relay.members
+        outsider, outside = connection()
+        fanout.send([a], "ack 1", None)
+        fanout.publish(relay, "m1", sender=a, limit=None)
+        fanout.send([b, outsider], "ack 2", None)
+        fanout.publish(relay, "m2", sender=b, limit=None)
+        fanout.send([a, b, c], "note", None)
+        fanout.flush()
+        wanted = [
+            ["ack 1", "m2", "note"],  # a: none of its own
+            ["m1", "ack 2", "note"],  # b: its ack where it was sent, none of its own
+            ["m1", "m2", "note"],
+            ["m1", "m2"],
+        ]
+        for transport, messages in zip(transports, wanted, strict=True):
+            assert transport.chunks == [b"".join(frame_bytes(m) for m in messages)]
+        assert outside.chunks == [frame_bytes("ack 2")]
+
+    run_async(body())
+
+
+def test_the_limit_counts_sends_held_among_a_groups_frames() -> None:
+    """A member's frames from send() and publish() count together towards its limit."""
+    message = "m" * 100
+    size = len(frame_bytes(message))
+
+    async def body() -> None:
+        slow: list[ServerConnection] = []
+        fanout = Fanout(on_slow=slow.append)
+        relay: Relay[ServerConnection] = Relay()
+        conn, transport = connection(backlog=size)
+        relay.join(conn)
+        fanout.send([conn], message, 2 * size)
+        for _ in range(2):
+            fanout.publish(relay, message, sender=None, limit=2 * size)
+        fanout.flush()
+        assert transport.written == frame_bytes(message) * 2  # the third starts past the limit
+        assert slow == [conn]
+
+    run_async(body())
+
+
 def test_two_servers_on_two_loops_in_two_threads_deliver_everything() -> None:
     """Two servers, each on its own loop and thread, relay full-rate bursts without a loss."""
     clients, count = 4, 300

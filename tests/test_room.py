@@ -117,6 +117,21 @@ def test_a_message_entry_acks_its_sender_just_before_everyone_gets_it() -> None:
     assert [to for to, _ in elsewhere] == [(1, 2)]  # conn 1 on server b is not ours
 
 
+def test_events_for_everyone_share_one_recipient_tuple_until_the_members_change() -> None:
+    """Until someone joins or leaves, every event for everyone names the same tuple object."""
+    room = Room("a")
+    joined(room, 1, "alice", "1-0", ["alice"])
+    joined(room, 2, "bob", "2-0", ["alice", "bob"])
+    first, second = (events(room.apply(f"{n}-0", message_entry("x", "c", "b", 9))) for n in (3, 4))
+    assert first[0][0] == (1, 2)
+    assert first[0][0] is second[0][0]
+    room.disconnect(2)
+    third = events(room.apply("5-0", message_entry("x", "c", "b", 9)))
+    assert third[0][0] == (1,)
+    joined(room, 3, "carol", "6-0", ["alice", "carol"])
+    assert events(room.apply("7-0", message_entry("x", "c", "b", 9)))[0][0] == (1, 3)
+
+
 def test_a_private_entry_reaches_only_the_sender_and_the_recipient() -> None:
     """A message with ``to`` goes to the two names concerned, on whichever server they are."""
     room = Room("a")

@@ -418,6 +418,45 @@ def test_chat_stamps_the_senders_name_and_an_id() -> None:
     run_async(body())
 
 
+def test_a_busy_chat_gives_everyone_every_message_in_order_after_the_senders_ack() -> None:
+    """With a dozen clients all sending at once, each gets every message in the one order,
+    and each sender its ack before its own message."""
+    count, rounds = 12, 3
+
+    async def body() -> None:
+        async with Server(port=0) as server:
+            clients = [await connect(server.chat_url) for _ in range(count)]
+            try:
+                for n, client in enumerate(clients):
+                    await join(client, f"user{n}")
+                for n, client in enumerate(clients):  # each hears of those who came after
+                    for _ in range(count - 1 - n):
+                        assert (await recv_json(client))["type"] == "joined"
+                for r in range(rounds):
+                    for n, client in enumerate(clients):
+                        await client.send(
+                            json.dumps({"type": "send", "cid": f"c{r}", "text": f"{n}.{r}"})
+                        )
+                seen = []
+                for n, client in enumerate(clients):
+                    events = [await recv_json(client) for _ in range(count * rounds + rounds)]
+                    texts = [e["text"] for e in events if e["type"] == "message"]
+                    acks = [i for i, e in enumerate(events) if e["type"] == "ack"]
+                    own = [i for i, e in enumerate(events) if e.get("name") == f"user{n}"]
+                    assert len(acks) == len(own) == rounds
+                    assert all(ack < mine for ack, mine in zip(acks, own, strict=True))
+                    seen.append(texts)
+                assert all(texts == seen[0] for texts in seen)
+                assert sorted(seen[0]) == sorted(
+                    f"{n}.{r}" for n in range(count) for r in range(rounds)
+                )
+            finally:
+                for client in clients:
+                    await client.close()
+
+    run_async(body())
+
+
 def test_presence_is_a_full_list_on_welcome_then_deltas() -> None:
     """The welcome lists everyone online; joined and left name only who came or went."""
 

@@ -183,6 +183,9 @@ class Room:
         self.server = server
         self._new_token = new_token
         self._live: dict[ConnId, tuple[str, str]] = {}  # welcomed conn -> (name, token)
+        # Who gets an event for everyone: one tuple until _live changes, so that a server
+        # can tell by identity that a turn's events all go to the same connections.
+        self._everyone: tuple[ConnId, ...] | None = None
         self._joining: dict[ConnId, JoinRequest] = {}
         self._ghosts: set[ConnId] = set()  # taken over, waiting for the adapter to close
         self._online: dict[str, str] = {}  # name key -> name, for the whole chat
@@ -267,6 +270,7 @@ class Room:
             return []
         joining = self._joining.pop(conn, None)
         live = self._live.pop(conn, None)
+        self._everyone = None
         name = live[0] if live else (joining.name if joining else None)
         return [] if name is None else [LeaveRequest(conn, name)]
 
@@ -296,6 +300,7 @@ class Room:
             ghost = int(fields["ghost_conn"])
             if ghost in self._live:  # resumed: close the old connection, show no "left"
                 del self._live[ghost]
+                self._everyone = None
                 self._ghosts.add(ghost)
                 out.append(Close(ghost, CLOSE_TAKEN_OVER, CLOSE_REASONS[CLOSE_TAKEN_OVER]))
         if not fields.get("ghost_srv"):  # a takeover shows no "joined" either
@@ -316,6 +321,7 @@ class Room:
             return []
         token = join.token if welcome.resumed and join.token else join.fresh_token
         self._live[welcome.conn] = (join.name, token)
+        self._everyone = None
         event = welcome_event(
             join.name, token, epoch, welcome.online, replay=len(messages), reset=reset
         )
@@ -366,7 +372,11 @@ class Room:
         return out
 
     def _to_live(self, event: Mapping[str, object]) -> list[Action | Welcome]:
-        return [Send(tuple(sorted(self._live)), event)] if self._live else []
+        if not self._live:
+            return []
+        if self._everyone is None:
+            self._everyone = tuple(sorted(self._live))
+        return [Send(self._everyone, event)]
 
 
 def message_from(entry_id: str, fields: Mapping[str, str]) -> Message:

@@ -20,8 +20,11 @@ Two ways in. ``publish()`` is the relay's: a message to every member of a group 
 sender. A turn's messages to one group are kept as one list of frames, joined once at the
 end of the turn; each member gets the joined bytes, or, if it sent some of them, the
 joined bytes without its own: the work per turn grows with messages + recipients, not
-their product. ``send()`` is for explicit recipient lists (the chat): it holds frames per
-connection, so its work grows with messages x recipients. Either way a turn holds at most
+their product. The chat publishes its events for everyone the same way (the room hands
+out one tuple of recipients until its members change). ``send()`` is for short recipient
+lists (an ack, an error, a private message): it holds frames per connection, each with
+its place among the group's frames, and at the end of the turn a member gets the group's
+bytes with its own frames spliced in, still in one write. Either way a turn holds at most
 ``FLUSH_AT`` bytes for one group or connection before writing them, so a huge burst
 cannot hold back the first write.
 
@@ -79,10 +82,11 @@ def frame_bytes(message: str | bytes) -> bytes:
 class _Held:
     """The frames held for one connection (``send()``) until the end of this loop turn."""
 
-    __slots__ = ("backlog", "chunks", "size")
+    __slots__ = ("at", "backlog", "chunks", "size")
 
-    def __init__(self, data: bytes, backlog: int) -> None:
+    def __init__(self, data: bytes, backlog: int, at: int) -> None:
         self.chunks = [data]
+        self.at = [at]  # for each chunk, how many of the batch's frames come before it
         self.size = len(data)
         self.backlog = backlog  # the transport's, when the first frame was held
 
@@ -197,8 +201,8 @@ class Fanout:
             The connections that were skipped because their backlog exceeded ``limit``.
         """
         self._hold()
-        if self._batch is not None:  # what publish() held for this turn goes first
-            self._write_batch()
+        batch = self._batch
+        at = 0 if batch is None else len(batch.frames)  # where it goes among publish()'s
         held = self._held
         data = frame_bytes(message)
         slow: list[ServerConnection] = []
@@ -213,24 +217,38 @@ class Fanout:
                     slow.append(connection)
                     continue
                 mine.chunks.append(data)
+                mine.at.append(at)
                 mine.size += len(data)
                 if mine.size >= FLUSH_AT:
-                    del held[connection]
-                    self._write(connection, b"".join(mine.chunks))
+                    at = self._write_early(connection)
                 continue
             backlog = connection.transport.get_write_buffer_size()
             if limit is not None and backlog > limit:
                 slow.append(connection)
+            elif len(data) < FLUSH_AT and not protocol.extensions:
+                held[connection] = _Held(data, backlog, at)
             elif protocol.extensions:  # a negotiated extension changes the bytes; never held
+                at = self._write_early(None)
                 broadcast([connection], message)
-            elif len(data) < FLUSH_AT:
-                held[connection] = _Held(data, backlog)
             else:
+                at = self._write_early(None)
                 self._write(connection, data)
         if self._on_slow is not None:
             for connection in slow:
                 self._on_slow(connection)
         return slow
+
+    def _write_early(self, connection: ServerConnection | None) -> int:
+        """Write the batch, then what is held for ``connection``; return 0, the new ``at``.
+
+        The batch goes first: its frames may come before the held ones in this turn.
+        """
+        if self._batch is not None:
+            self._write_batch()  # which also writes what is held for its members
+        mine = None if connection is None else self._held.pop(connection, None)
+        if mine is not None and connection is not None:
+            self._write(connection, b"".join(mine.chunks))
+        return 0
 
     def flush(self) -> None:
         """Write every frame held now, in order."""
@@ -252,6 +270,7 @@ class Fanout:
         batch, self._batch = self._batch, None
         assert batch is not None
         limit = self._limit
+        held = self._held  # send()'s frames, each with its place among the batch's
         frames, senders = batch.frames, batch.senders
         joined = frames[0] if len(frames) == 1 else b"".join(frames)
         # Where each sender's own frames sit in the joined bytes: it gets the rest.
@@ -260,38 +279,49 @@ class Fanout:
             if sender is not None:
                 own.setdefault(sender, []).append(index)
         view = memoryview(joined)
-        starts = [0] * len(frames)
-        if own:
+        starts = [0] * (len(frames) + 1)
+        if own or held:
             offset = 0
             for index, data in enumerate(frames):
                 starts[index] = offset
                 offset += len(data)
+            starts[-1] = offset
         slow: list[ServerConnection] = []
-        # This loop runs once per recipient per turn: keep it short.
+        size = len(joined)
+        # This loop runs once per recipient per turn, and with one message a turn it is
+        # what a delivery costs besides its system call: keep it short (no calls but
+        # websockets' state property and the transport's two methods in the common case).
         for connection in batch.members:
             protocol = connection.protocol
             if protocol.state is not OPEN or connection.send_in_progress is not None:
                 continue  # closing, or in the middle of a fragmented message: as broadcast()
-            mine = own.get(connection)
-            if mine is None:
+            transport = connection.transport
+            extra = held.pop(connection, None) if held else None
+            if extra is None and connection not in own:
                 data = joined
             else:
-                data = _without(view, starts, frames, mine)
+                data = _compose(view, starts, frames, own.get(connection, ()), extra)
                 if not data:
                     continue
             if protocol.extensions:  # a negotiated extension changes the bytes
                 self._broadcast(connection, batch, limit, slow)
                 continue
             if limit is not None:
-                backlog = connection.transport.get_write_buffer_size()
-                if backlog + len(data) > limit:  # the rare path: it may be falling behind
-                    fits = _within(batch, connection, limit - backlog)
+                backlog = transport.get_write_buffer_size()
+                if backlog + (size if data is joined else len(data)) > limit:
+                    # The rare path: it may be falling behind.
+                    fits = _within(_frames_for(batch, connection, extra), limit - backlog)
                     if len(fits) < len(data):
                         slow.append(connection)
                         data = fits
                         if not data:
                             continue
-            self._write(connection, data)
+            try:
+                transport.write(data)
+            except Exception:  # e.g. a transport already shut: the others must still get theirs
+                logger.exception("could not write %d bytes to a connection", len(data))
+        for mine in held.values():  # not members: they go before the next batch's frames
+            mine.at = [0] * len(mine.at)
         if self._on_slow is not None:
             for connection in slow:
                 self._on_slow(connection)
@@ -317,30 +347,67 @@ class Fanout:
             logger.exception("could not write %d bytes to a connection", len(data))
 
 
-def _without(view: memoryview, starts: list[int], frames: list[bytes], mine: list[int]) -> bytes:
-    """Return the joined frames without those at the indexes ``mine`` (in order)."""
-    pieces = []
+def _compose(
+    view: memoryview,
+    starts: list[int],
+    frames: list[bytes],
+    mine: Sequence[int],
+    extra: _Held | None,
+) -> bytes:
+    """Return the joined frames without those at the indexes ``mine``, with ``extra``'s in.
+
+    ``starts[i]`` is where frame ``i`` starts in ``view`` (``starts[-1]`` its end); each of
+    ``extra``'s chunks goes just before the frame its ``at`` names.
+    """
+    pieces: list[bytes | memoryview] = []
     position = 0
-    for index in mine:
-        if starts[index] > position:
-            pieces.append(view[position : starts[index]])
-        position = starts[index] + len(frames[index])
+    inserts = [] if extra is None else list(zip(extra.at, extra.chunks, strict=True))
+    cuts = iter(mine)
+    cut = next(cuts, None)
+    k = 0
+    while k < len(inserts) or cut is not None:
+        if cut is None or (k < len(inserts) and inserts[k][0] <= cut):
+            index, chunk = inserts[k]
+            k += 1
+            at = starts[min(index, len(frames))]
+            if at > position:
+                pieces.append(view[position:at])
+                position = at
+            pieces.append(chunk)
+        else:
+            if starts[cut] > position:
+                pieces.append(view[position : starts[cut]])
+            position = starts[cut] + len(frames[cut])
+            cut = next(cuts, None)
     if position < len(view):
         pieces.append(view[position:])
     return b"".join(pieces)
 
 
-def _within(batch: _Batch, connection: ServerConnection, room: int) -> bytes:
-    """Return the frames for ``connection`` that start within ``room`` more bytes.
+def _frames_for(batch: _Batch, connection: ServerConnection, extra: _Held | None) -> list[bytes]:
+    """Return the frames that ``connection`` gets from ``batch`` and ``extra``, in order."""
+    inserts = [] if extra is None else list(zip(extra.at, extra.chunks, strict=True))
+    out: list[bytes] = []
+    k = 0
+    for index, (data, sender) in enumerate(zip(batch.frames, batch.senders, strict=True)):
+        while k < len(inserts) and inserts[k][0] <= index:
+            out.append(inserts[k][1])
+            k += 1
+        if sender is not connection:
+            out.append(data)
+    out.extend(chunk for _, chunk in inserts[k:])
+    return out
+
+
+def _within(frames: list[bytes], room: int) -> bytes:
+    """Return the frames that start within ``room`` more bytes.
 
     A connection over its limit is dropped; until then it gets each frame that starts
     while its backlog is within the limit, as ``send()`` does (the rare path: no hurry).
     """
     kept = []
     size = 0
-    for data, sender in zip(batch.frames, batch.senders, strict=True):
-        if sender is connection:
-            continue
+    for data in frames:
         if size > room:
             break
         kept.append(data)

@@ -66,6 +66,24 @@ logger = logging.getLogger("wslib.server")
 # Chat connection ids are unique in the process, so servers can share a LocalBackplane.
 _conn_ids = itertools.count(1)
 
+# A chat event to more connections than this goes out through Fanout.publish, as a group.
+_GROUP_AT = 8
+
+
+class _Targets:
+    """Chat connections that a turn's events go to together (a ``wslib.server.fanout.Group``).
+
+    A new one is made whenever the recipients or this server's chat connections change, so
+    its ``version`` never needs to.
+    """
+
+    __slots__ = ("members",)
+
+    version = 0
+
+    def __init__(self, members: list[ServerConnection]) -> None:
+        self.members = members
+
 
 class Server(AsyncStopOnExit):
     """Serve the relay, the chat, a page and a health check on one port, on this loop.
@@ -153,6 +171,8 @@ class Server(AsyncStopOnExit):
         self._room: Room | None = None
         self._store: LocalStore | None = None
         self._chat: dict[ConnId, ServerConnection] = {}
+        self._chat_changes = 0  # counts chat connections opened and closed
+        self._targets: tuple[tuple[ConnId, ...], int, _Targets] | None = None  # the last group
         self.backplane = _open_backplane(backplane, redis)
         self._linked = backplane is not None or redis is not None  # others may share it
         self._flow = flow
@@ -399,6 +419,7 @@ class Server(AsyncStopOnExit):
     async def _serve_chat(self, connection: ServerConnection) -> None:
         conn = next(_conn_ids)
         self._chat[conn] = connection
+        self._chat_changes += 1
         limiter = _limiter(self.limits.chat_rate)
         try:
             async for data in connection:
@@ -410,6 +431,7 @@ class Server(AsyncStopOnExit):
                 await self.backplane.receive(self, conn, data)
         finally:
             del self._chat[conn]
+            self._chat_changes += 1
             name = await self.backplane.disconnect(self, conn)
             if name is not None:
                 self.log.write(f"Chat: {printable(name)} left")
@@ -439,11 +461,19 @@ class Server(AsyncStopOnExit):
         accepted: set[object] = set()  # ids acked in this batch: new messages, not a replay
         for action in actions:
             if isinstance(action, Send):
-                targets = [self._chat[c] for c in action.to if c in self._chat]
-                slow = self._send(targets, encode(action.event))
-                if self._flow is not None:
-                    sent = flowtap.written(targets, slow)
-                    self._flow.delivered(self, sent, action.event, hop=self._linked)
+                if self._flow is None and len(action.to) > _GROUP_AT:
+                    # An event for many (a message, a join): the room hands out the same
+                    # tuple until its members change, so a turn's events to everyone are
+                    # joined once and each recipient gets one write, as in the relay.
+                    group = self._group(action.to)
+                    limit = self.limits.write_limit
+                    self._fanout.publish(group, encode(action.event), sender=None, limit=limit)
+                else:
+                    targets = [self._chat[c] for c in action.to if c in self._chat]
+                    slow = self._send(targets, encode(action.event))
+                    if self._flow is not None:
+                        sent = flowtap.written(targets, slow)
+                        self._flow.delivered(self, sent, action.event, hop=self._linked)
                 kind = action.event.get("type")
                 if kind == "ack":
                     accepted.add(action.event.get("id"))
@@ -454,6 +484,15 @@ class Server(AsyncStopOnExit):
                 self._spawn(connection.close(action.code, action.reason))
 
     # -- writing, and dropping those who cannot keep up ------------------------------------
+
+    def _group(self, to: tuple[ConnId, ...]) -> _Targets:
+        """Return the chat connections ``to`` names, as one group while nothing changes."""
+        last = self._targets
+        if last is not None and last[0] is to and last[1] == self._chat_changes:
+            return last[2]
+        group = _Targets([self._chat[c] for c in to if c in self._chat])
+        self._targets = (to, self._chat_changes, group)
+        return group
 
     def _send(
         self, connections: list[ServerConnection], message: str | bytes
