@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.http11 import Request
 from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
 
@@ -609,9 +610,12 @@ def test_open_relay_connections_forget_their_handshake_response(
     """The server drops each relay connection's handshake but the request's path, and relays."""
     shed: list[ServerConnection] = []
     statuses: list[int | None] = []  # each response's status, read before it is shed
+    requests: list[Request] = []  # each request as websockets parsed it (its parser keeps it)
 
     def spy(connection: ServerConnection) -> None:
         statuses.append(connection.response.status_code if connection.response else None)
+        assert connection.request is not None
+        requests.append(connection.request)
         shed_handshake(connection)
         shed.append(connection)
 
@@ -628,5 +632,7 @@ def test_open_relay_connections_forget_their_handshake_response(
                 assert shed_connection.request is not None
                 assert shed_connection.request.path == "/"  # what the server routes by
                 assert not shed_connection.request.headers
+            assert requests
+            assert not any(request.headers for request in requests)  # not a copy: emptied
 
     run_async(body())

@@ -46,9 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
 from websockets.protocol import OPEN
 
 __all__ = ["FLUSH_AT", "Fanout", "Group", "frame_bytes", "shed_handshake"]
@@ -421,11 +419,11 @@ def shed_handshake(connection: ServerConnection) -> None:
     websockets keeps ``connection.request`` and ``connection.response`` after the
     handshake, headers and all, though it never reads them again: about 3.4 kB of an
     idle connection's 15 kB. The server routes by the request's path, so that stays.
+    The request's headers are emptied in place, not replaced: the generator that parsed
+    them (``ServerProtocol.parse``) keeps the request in a local variable for the
+    connection's whole life, so a new ``Request`` would leave the old one's 1.8 kB alive.
     """
     connection.response = None
     request = connection.request
     if request is not None and request.headers:
-        connection.request = Request(request.path, _NO_HEADERS)
-
-
-_NO_HEADERS = Headers()  # shared by every shed request, and never written to
+        request.headers.clear()
