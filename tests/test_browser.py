@@ -21,6 +21,12 @@ does, in one kernel per notebook. Notebook 01:
 Notebook 04 the same way: after each of two Run Alls, its chat panes and its chat page (in
 a frame) exchange messages.
 
+A small notebook of its own shows that a pane's log and the server log are each one live
+region that lasts: the element marked before messages arrive is the one that holds them
+(a screen reader announces what is added to it), a hostile line is text, a burst that
+makes the widget send all its lines at once adds each line once, a second view shows the
+same lines, and a pane that keeps three lines shows three.
+
 Screenshots go to artifacts/ (git ignores it); with ``WSLIB_SCREENSHOTS=docs`` the two of
 the panes go to docs/ as well, where the README shows them. Chromium comes from the system
 (``CHROMIUM``, default ``/usr/bin/chromium``); the test skips without it unless
@@ -37,8 +43,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
-from jupyter import ERRORS, KERNEL_READY, LAB_SETTINGS, SLOW, JupyterLab, output_texts, wait_for_run
+from jupyter import (
+    ERRORS,
+    KERNEL_READY,
+    LAB_SETTINGS,
+    SLOW,
+    JupyterLab,
+    output_texts,
+    run_cell,
+    wait_for_run,
+)
 from support import TIMEOUT, axe_script, axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -306,6 +322,115 @@ def test_notebook_04_panes_and_page_chat_after_each_run_all(browser: Any, tmp_pa
                 learner.check_no_errors()
         except Exception:
             learner.failed("notebook-04")
+            raise
+        finally:
+            learner.context.close()
+
+
+# The notebook of the live-region test: panes, a server log, then cells that add lines.
+LIVE_CELLS = [
+    "import wslib\n"
+    "server = wslib.start(port=0, name='livelog')\n"
+    "panes = wslib.chat_panes(server, 'Alice', 'Bob')\n"
+    "alice, bob = panes\n"
+    "panes",
+    "log = wslib.ServerLog(server)\nlog",
+    # More than ROLL (64) lines: the widget sends all its lines at once on the way.
+    "for n in range(70):\n    alice.send(f'many {n}')\nbob.wait_for_line('many 69')\nlog.refresh()",
+    "panes",  # a second view of the same panes
+    "carol = wslib.ChatPane(server, 'Carol', keep=3)\ncarol",
+    "for n in range(5):\n    alice.send(f'burst {n}')\ncarol.wait_for_line('burst 4');",
+]
+# What a region looks like from a script: is it still in the page, still the marked one,
+# its attributes, and its lines' texts.
+REGION = """region => ({
+    connected: region.isConnected,
+    mark: region.wslibMark ?? null,
+    role: region.getAttribute('role'),
+    live: region.getAttribute('aria-live'),
+    label: region.getAttribute('aria-label'),
+    images: region.querySelectorAll('img').length,
+    lines: Array.from(region.querySelectorAll('.chat-line, .log-line'), line => line.textContent),
+})"""
+HOSTILE = "<img src=x onerror=window.wslibPwned=1>"
+
+
+def test_a_log_is_one_live_region_that_lasts(browser: Any, tmp_path: Path) -> None:
+    """The live region marked before messages arrive is the one that holds them, as text."""
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in LIVE_CELLS],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    nbformat.write(notebook, root / "livelog.ipynb")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with JupyterLab(root, tmp_path, LAB_SETTINGS) as lab:
+        learner = Learner(browser, lab)
+        page = learner.page
+        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+        try:
+            learner.open(lab.url("lab/tree/livelog.ipynb"))
+            run_cell(page, cells.nth(0))
+            run_cell(page, cells.nth(1))
+            regions = {
+                "Bob": pane(page, "Bob").locator("[role=log]"),
+                "server": page.locator(".server-log [role=log]"),
+            }
+            for name, region in regions.items():
+                expect(region).to_have_count(1)  # one region, not one inside another
+                region.evaluate("(region, name) => { region.wslibMark = name; }", name)
+            handles = {name: region.element_handle() for name, region in regions.items()}
+
+            tag = secrets.token_hex(3)
+            type_and_enter(page, "Alice", f"hello {tag}")
+            type_and_enter(page, "Alice", HOSTILE)
+            lines = regions["Bob"].locator(".chat-line")
+            expect(lines.last).to_have_text(f"← Received message from peer: {HOSTILE}")
+            bob = handles["Bob"].evaluate(REGION)
+            assert (bob["connected"], bob["mark"]) == (True, "Bob")
+            assert (bob["role"], bob["live"], bob["label"]) == ("log", "polite", "Bob's messages")
+            assert bob["lines"][-2] == f"← Received message from peer: hello {tag}"
+            assert bob["images"] == 0
+            assert page.evaluate("() => window.wslibPwned") is None
+            expect(regions["server"]).to_contain_text(f"Received message: {HOSTILE}")
+            server = handles["server"].evaluate(REGION)
+            assert (server["connected"], server["mark"]) == (True, "server")
+            assert (server["live"], server["label"]) == ("polite", "Server log")
+            assert f"Received message: hello {tag}" in server["lines"]
+
+            # A burst past ROLL: every line once, in order, in the same element.
+            run_cell(page, cells.nth(2))
+            expect(lines.last).to_have_text("← Received message from peer: many 69")
+            bob = handles["Bob"].evaluate(REGION)
+            assert (bob["connected"], bob["mark"]) == (True, "Bob")
+            many = [line for line in bob["lines"] if "many" in line]
+            assert many == [f"← Received message from peer: many {n}" for n in range(70)]
+            expect(regions["server"]).to_contain_text("Received message: many 69")
+            assert handles["server"].evaluate(REGION)["mark"] == "server"
+
+            # A second view of the same pane starts from everything the pane holds.
+            run_cell(page, cells.nth(3))
+            views = page.locator(".chat-pane-Bob [role=log]")
+            expect(views).to_have_count(2)
+            expect(views.nth(1).locator(".chat-line")).to_have_text(bob["lines"])
+            assert handles["Bob"].evaluate(REGION)["mark"] == "Bob"
+
+            # A pane that keeps three lines shows the newest three, trimming the others.
+            run_cell(page, cells.nth(4))
+            carol = pane(page, "Carol").locator("[role=log]")
+            expect(carol.locator(".chat-line")).to_have_text(["· open"])
+            carol.evaluate("region => { region.wslibMark = 'Carol'; }")
+            run_cell(page, cells.nth(5))
+            expect(carol.locator(".chat-line")).to_have_text(
+                [f"← Received message from peer: burst {n}" for n in (2, 3, 4)]
+            )
+            assert carol.evaluate("region => region.wslibMark") == "Carol"
+            learner.check_no_errors()
+        except Exception:
+            learner.failed("live-region")
             raise
         finally:
             learner.context.close()

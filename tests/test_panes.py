@@ -21,7 +21,6 @@ from wslib.notebook.panes import (
     PaneRow,
     ServerLog,
     chat_panes,
-    render_lines,
     side_by_side,
 )
 from wslib.sync import runtime
@@ -122,21 +121,20 @@ def test_blank_commits_and_an_empty_send_button_send_nothing(
     assert bob.transcript.texts("peer") == ["Received message from peer: real"]
 
 
-def test_received_html_is_shown_as_literal_text(
+def test_received_html_reaches_the_log_as_the_text_it_is(
     server: BackgroundServer, stop_later: Callable[[Any], Any]
 ) -> None:
-    """A peer's <img onerror> or <script> reaches the HTML widget escaped, never as markup."""
+    """A peer's <img onerror> or <script> goes to the log as plain text, for textContent."""
     alice, bob = relay_pair(server, stop_later)
     for text in (XSS, SCRIPT):
         alice.send(text)
         bob.wait_for_line(text, timeout=TIMEOUT)
     alice.wait_for_line(SCRIPT, "local", timeout=TIMEOUT)
-    for pane in (alice, bob):
-        shown = pane.log_view.value
-        assert "<img" not in shown
-        assert "<script" not in shown
-        assert "&lt;img src=x onerror=alert(1)&gt;" in shown
-        assert "&lt;script&gt;alert(&#x27;hi&#x27;)&lt;/script&gt;" in shown
+    assert bob.log_view.shown[-2:] == [
+        ("chat-line chat-peer", f"← Received message from peer: {XSS}"),
+        ("chat-line chat-peer", f"← Received message from peer: {SCRIPT}"),
+    ]
+    assert alice.log_view.texts[-2:] == [f"→ {XSS}", f"→ {SCRIPT}"]
 
 
 def test_names_are_escaped_in_the_header_and_the_css_class() -> None:
@@ -149,12 +147,21 @@ def test_names_are_escaped_in_the_header_and_the_css_class() -> None:
         pane.stop()
 
 
-def test_render_lines_marks_each_kind_with_a_css_class() -> None:
+def test_each_line_carries_chat_line_and_its_kind_as_css_classes() -> None:
     """Each line carries chat-line and chat-<kind>, so a page or a test can find it."""
-    html = render_lines([Line("local", "a"), Line("peer", "b"), Line("error", "<c>")])
-    assert '<div class="chat-line chat-local"' in html
-    assert '<div class="chat-line chat-peer"' in html
-    assert "! &lt;c&gt;</div>" in html
+    pane = ChatPane("ws://127.0.0.1:9/", "Dora", reconnect=False, wait=False)
+    try:
+        for kind, text in (("local", "a"), ("peer", "b"), ("error", "<c>\x1b[2J")):
+            pane.transcript.add(kind, text)
+        pane.wait_for(lambda: pane.transcript.find("<c>") is not None, TIMEOUT)
+        assert pane.log_view.shown[-3:] == [
+            ("chat-line chat-local", "→ a"),
+            ("chat-line chat-peer", "← b"),
+            ("chat-line chat-error", "! <c>\\x1b[2J"),
+        ]
+        assert pane.log_view.label == "Dora's messages"
+    finally:
+        pane.stop()
 
 
 def test_chat_mode_uses_names_and_shows_our_own_message_as_local(
@@ -248,23 +255,40 @@ def test_reprs_do_not_change_with_the_connection(
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
-def test_server_log_shows_new_lines_escaped(
+def test_server_log_shows_new_lines_as_text_until_stopped(
     server: BackgroundServer, stop_later: Callable[[Any], Any]
 ) -> None:
-    """The server log widget follows the server's lines live, escaped, until stopped."""
+    """The server log widget follows the server's lines live, as text, until stopped."""
     log = stop_later(ServerLog(server))
     alice, bob = relay_pair(server, stop_later)
     alice.send(XSS)
     bob.wait_for_line("onerror", timeout=TIMEOUT)
     flush_kit_loop()
-    assert "Received message: &lt;img src=x onerror=alert(1)&gt;" in log.widget.value
-    assert "<img" not in log.widget.value
+    assert ("log-line", f"Received message: {XSS}") in log.log_view.shown
+    assert log.log_view.texts == log.lines
     log.stop()
     alice.send("after stop")
     bob.wait_for_line("after stop", timeout=TIMEOUT)
     flush_kit_loop()
-    assert "after stop" not in log.widget.value
+    assert "Received message: after stop" not in log.log_view.texts
     assert log.lines[-1] == "Received message: after stop"
+
+
+def test_server_log_numbers_lines_from_before_it_was_made(
+    server: BackgroundServer, stop_later: Callable[[Any], Any]
+) -> None:
+    """A server log made late shows the last ``keep`` lines, then appends each new one once."""
+    alice, bob = relay_pair(server, stop_later)
+    for n in range(5):
+        alice.send(f"early {n}")
+    bob.wait_for_line("early 4", timeout=TIMEOUT)
+    log = stop_later(ServerLog(server, keep=3))
+    assert log.log_view.texts == server.lines[-3:]
+    alice.send("late")
+    bob.wait_for_line("late", timeout=TIMEOUT)
+    log.refresh()
+    assert log.log_view.texts == server.lines[-3:]
+    assert log.log_view.texts[-1] == "Received message: late"
 
 
 def test_side_by_side_puts_any_views_in_one_row(
@@ -287,8 +311,8 @@ def test_the_view_catches_up_with_the_model(
     for n in range(50):
         alice.send(f"burst {n}")
     bob.wait_for_line("burst 49", timeout=TIMEOUT)
-    assert "burst 49" in bob.log_view.value
-    assert bob.log_view.value.count("chat-peer") == 50
+    assert bob.log_view.texts[-1] == "← Received message from peer: burst 49"
+    assert [classes for classes, _ in bob.log_view.shown].count("chat-line chat-peer") == 50
 
 
 def test_a_new_pane_with_the_same_name_and_url_replaces_the_earlier_one(

@@ -222,3 +222,16 @@ def test_a_thread_waiting_for_a_status_also_sees_its_line() -> None:
     transcript.record(Status("closed", 1000))
     thread.join(TIMEOUT)
     assert seen == ["Carol: closed (1000)\n· closed (1000)"]
+
+
+def test_added_counts_every_line_even_those_no_longer_kept() -> None:
+    """``added`` grows by each line, status notes included, and keeps growing past ``keep``."""
+    transcript = Transcript("Dan", keep=2)
+    transcript.record(Status("open"))
+    transcript.record(Status("connecting"))  # a new status with no note adds no line
+    for text in ("a", "b", "c"):
+        transcript.peer(text)
+    status, lines, version, added = transcript.snapshot()
+    assert (status, added, transcript.added) == ("connecting", 4, 4)
+    assert [line.text for line in lines] == ["b", "c"]  # lines numbered 2 and 3
+    assert version == 5

@@ -84,6 +84,7 @@ class Transcript:
         self._status = "connecting"
         self._lines: deque[Line] = deque(maxlen=keep)
         self._version = 0
+        self._added = 0
         self._listeners: list[Listener] = []
         self._changed = threading.Condition(threading.Lock())
 
@@ -107,10 +108,21 @@ class Transcript:
         with self._changed:
             return self._version
 
-    def snapshot(self) -> tuple[str, list[Line], int]:
-        """Return the status, the lines and the version, all read at the same moment."""
+    @property
+    def added(self) -> int:
+        """Return how many lines were ever added; the kept lines are the last of them."""
         with self._changed:
-            return self._status, list(self._lines), self._version
+            return self._added
+
+    def snapshot(self) -> tuple[str, list[Line], int, int]:
+        """Return the status, the lines, the version and ``added``, all read at one moment.
+
+        A view that appends rather than redraws numbers line ``i`` of the kept lines
+        ``added - len(lines) + i``: the same line keeps its number from one snapshot to the
+        next, whatever was dropped at the front in between.
+        """
+        with self._changed:
+            return self._status, list(self._lines), self._version, self._added
 
     def texts(self, kind: Kind | None = None) -> list[str]:
         """Return the text of each kept line, or of the lines of one ``kind``."""
@@ -124,11 +136,11 @@ class Transcript:
         return None
 
     def __str__(self) -> str:
-        status, lines, _ = self.snapshot()
+        status, lines, _, _ = self.snapshot()
         return "\n".join([f"{printable(self.name)}: {status}", *map(str, lines)])
 
     def __repr__(self) -> str:
-        status, lines, _ = self.snapshot()
+        status, lines, _, _ = self.snapshot()
         return f"<Transcript {self.name!r} {status}, {len(lines)} lines>"
 
     # -- waiting -------------------------------------------------------------------
@@ -264,6 +276,7 @@ class Transcript:
             if status is not None:
                 self._status = status
             self._lines.extend(lines or ())
+            self._added += len(lines or ())
             self._version += 1
             self._changed.notify_all()  # wake every thread in wait_for
             listeners = list(self._listeners)

@@ -18,8 +18,10 @@ How a pane works:
    arriving, and the pane keeps updating, while a cell blocks.
 3. What you type goes to that loop with ``runtime.submit``; the kernel handles the widget's
    event first, so while a cell is running, a send waits for the kernel to be free.
-4. The view is redrawn by setting widget traits from the loop, never through an
-   ``Output`` context; every text is escaped before it reaches an ``HTML`` widget.
+4. The view is updated by setting widget traits from the loop, never through an
+   ``Output`` context. The header is an ``HTML`` widget, whose texts are escaped; the log
+   is a ``LiveLog`` (``wslib.notebook.livelog``): its live region lasts, new lines are
+   appended to it as text, so a screen reader announces each one.
 
 The text box commits its text when you press Enter, click Send, or leave the box
 (ipywidgets' ``continuous_update=False``); each commit is sent. The committed value
@@ -45,6 +47,7 @@ from ..client.transcript import Kind, Line, Report, Transcript
 from ..core.display import printable
 from ..sync import runtime
 from ..sync.background import BackgroundServer
+from .livelog import LiveLog
 
 __all__ = [
     "ChatPane",
@@ -53,32 +56,15 @@ __all__ = [
     "ServerLog",
     "View",
     "chat_panes",
-    "render_lines",
     "side_by_side",
 ]
 
 PaneMode = Literal["relay", "chat"]
 
-# Colours come from JupyterLab's theme variables, so the panes follow its light and dark
-# themes; the fallbacks are the light theme's values, for pages without those variables.
-# Each pair of text and background colour below passes WCAG AA (4.5:1) in both themes,
-# which JupyterLab's own green and red do not: a line's kind shows in its weight, its
-# style, its arrow and a bar, never in colour alone.
-_FONT = "var(--jp-ui-font-color1, rgba(0, 0, 0, 0.87))"
+# The header's status takes the theme's second text colour, as the log's system lines do
+# (static/livelog.css): it passes WCAG AA in JupyterLab's light and dark themes.
 _FAINT = "var(--jp-ui-font-color2, rgba(0, 0, 0, 0.54))"
-_LOG_STYLE = (
-    "height: 14em; overflow-y: auto; display: flex; flex-direction: column-reverse;"
-    " border: 1px solid var(--jp-border-color1, #bdbdbd); padding: 4px;"
-    f" background: var(--jp-layout-color1, #fff); color: {_FONT};"
-    " font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.5;"
-)
-_LINE_STYLES: dict[Kind, str] = {
-    "local": "color: var(--jp-content-link-color, #0d47a1); font-weight: bold;",
-    "peer": "",
-    "system": f"color: {_FAINT}; font-style: italic;",
-    "error": "font-weight: bold; border-left: 3px solid var(--jp-error-color1, #d32f2f);"
-    " padding-left: 4px;",
-}
+_FONT = "var(--jp-ui-font-color1, rgba(0, 0, 0, 0.87))"
 
 
 def _css_name(name: str) -> str:
@@ -91,23 +77,9 @@ def _escape(text: str) -> str:
     return html.escape(printable(text), quote=True)
 
 
-def render_lines(lines: list[Line]) -> str:
-    """Return the HTML of a scrolling log that shows ``lines``, newest at the bottom.
-
-    The outer box lays its one child out in reverse (``column-reverse``), which keeps the
-    view scrolled to the bottom as lines are added, with no script. It is a live region
-    (``role="log"``), and ``tabindex="0"`` lets the keyboard reach it to scroll it.
-    """
-    body = "".join(
-        f'<div class="chat-line chat-{line.kind}" style="{_LINE_STYLES[line.kind]}">'
-        f"{_escape(str(line))}</div>"
-        for line in lines
-    )
-    return (
-        f'<div class="chat-log" style="{_LOG_STYLE}" role="log" aria-live="polite"'
-        ' tabindex="0">'
-        f"<div>{body}</div></div>"
-    )
+def _shown(line: Line) -> tuple[str, str]:
+    """Return how a pane's log shows ``line``: its CSS classes and its text with its mark."""
+    return f"chat-line chat-{line.kind}", str(line)
 
 
 class View:
@@ -181,7 +153,7 @@ class ChatPane(View):
         )
 
         self.header = widgets.HTML()
-        self.log_view = widgets.HTML()
+        self.log_view = LiveLog(f"{printable(name)}'s messages", keep=keep)
         self.input = widgets.Text(
             placeholder=f"message from {name}, then Enter",
             continuous_update=False,
@@ -338,14 +310,14 @@ class ChatPane(View):
 
     def _render(self) -> None:
         with self._render_lock:
-            status, lines, version = self.transcript.snapshot()
+            status, lines, version, added = self.transcript.snapshot()
             if version == self._rendered:
                 return
             self.header.value = (
                 f"<b>{_escape(self.name)}</b> "
                 f'<span class="chat-status" style="color: {_FAINT}">{_escape(status)}</span>'
             )
-            self.log_view.value = render_lines(lines)
+            self.log_view.show([_shown(line) for line in lines], added)
             self._rendered = version
 
 
@@ -420,6 +392,9 @@ def chat_panes(
 class ServerLog(View):
     """Show a server's output lines (``Received message: …``) live, newest at the bottom.
 
+    The lines go to a ``LiveLog`` (``log_view``) under a title: a live region that lasts,
+    so a screen reader announces each new line.
+
     Args:
         server: A server from ``wslib.start``.
         keep: How many of the latest lines to show.
@@ -428,12 +403,17 @@ class ServerLog(View):
     def __init__(self, server: BackgroundServer, *, keep: int = 200) -> None:
         self.server = server
         self.keep = keep
-        self.widget = widgets.HTML(layout=widgets.Layout(width="360px"))
+        self.title = widgets.HTML(
+            f'<div style="font-weight: bold; color: {_FONT}">Server log</div>'
+        )
+        self.log_view = LiveLog("Server log", keep=keep, box_class="chat-log server-log-lines")
+        self.widget = widgets.VBox(
+            [self.title, self.log_view], layout=widgets.Layout(width="360px")
+        )
         self.widget.add_class("server-log")
         self._pending = False
-        self._lock = threading.Lock()
-        self._render()
-        self._unsubscribe = server.log.subscribe(self._on_line)
+        self._added = 0
+        self._unsubscribe = runtime.run(self._follow(), 10.0)
 
     @property
     def lines(self) -> list[str]:
@@ -441,33 +421,39 @@ class ServerLog(View):
         return list(self.server.lines[-self.keep :])
 
     def refresh(self) -> None:
-        """Redraw now, from the calling thread (a cell that waited for a line calls this)."""
-        self._render()
+        """Bring the view up to date now (a cell that waited for a line calls this)."""
+        runtime.run(self._refresh(), 10.0)
 
     def stop(self) -> None:
         """Stop following the server's log; the widget keeps what it shows."""
-        self._unsubscribe()
+        runtime.run(self._unfollow(), 10.0)
 
     def __repr__(self) -> str:
         # nbval compares this text: it must not change with the log.
         return f"ServerLog({self.server.url!r})"
 
+    # The server writes its lines on the kit's loop, so everything below runs there: the
+    # count of lines (which numbers them for the LiveLog) and the lines never disagree.
+
+    async def _follow(self) -> Callable[[], None]:
+        self._added = len(self.server.lines)
+        self._render()
+        return self.server.log.subscribe(self._on_line)
+
+    async def _refresh(self) -> None:
+        self._render()
+
+    async def _unfollow(self) -> None:
+        self._unsubscribe()
+
     def _on_line(self, _line: str) -> None:
-        # Called by the server for every line, on the kit's loop: draw once per burst.
-        with self._lock:
-            if self._pending:
-                return
+        # Called for every line: count it, and draw once per burst, in an empty context
+        # (as ChatPane does, for the saved widget state).
+        self._added += 1
+        if not self._pending:
             self._pending = True
-        runtime.kit_loop().call_soon_threadsafe(self._render, context=contextvars.Context())
+            runtime.kit_loop().call_soon(self._render, context=contextvars.Context())
 
     def _render(self) -> None:
-        with self._lock:
-            self._pending = False
-            lines = self.lines
-            body = "".join(f'<div class="log-line">{_escape(line)}</div>' for line in lines)
-            self.widget.value = (
-                f'<div style="font-weight: bold; color: {_FONT}">Server log</div>'
-                f'<div class="server-log-lines" style="{_LOG_STYLE} height: 8em;"'
-                f' role="log" aria-live="polite" aria-label="Server log" tabindex="0">'
-                f"<div>{body}</div></div>"
-            )
+        self._pending = False
+        self.log_view.show([("log-line", line) for line in self.lines], self._added)
