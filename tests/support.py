@@ -14,7 +14,6 @@ import importlib
 import json
 import os
 import queue
-import random
 import shutil
 import signal
 import socket
@@ -282,23 +281,17 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def restart_port(host: str = "127.0.0.1") -> int:
-    """Return a free port outside the kernel's ephemeral range, for a server that restarts.
+    """Return a free port that a server can stop and start again on (``wslib.server.ports``).
 
-    A port that port 0 gave goes back, while its server is down, to the pool the kernel
-    draws from for every outgoing connection and every port-0 bind on the machine: another
-    process's client, or a reconnecting client's own socket (a TCP self-connect), can hold
-    it when the server starts again, which then fails with "address in use". Below the
-    ephemeral range, only a program that names the port can take it.
+    Port 0 would take one from the pool the kernel lends to every outgoing connection,
+    where another socket could take it while the test has its server stopped.
     """
-    low = 32768  # Linux's default start of net.ipv4.ip_local_port_range
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    candidates = list(range(min(20000, low // 2), low))
-    random.shuffle(candidates)
-    for port in candidates[:200]:
-        if port_is_free(port, host):
-            return port
-    pytest.fail(f"no free port below the ephemeral range ({low}) on {host}")
+    from wslib.server.ports import restartable_port  # support loads no wslib until asked
+
+    port = restartable_port(host)
+    if port is None:
+        pytest.fail(f"no free port below the ephemeral range on {host}")
+    return port
 
 
 class LoopThread:

@@ -21,6 +21,7 @@ from support import TIMEOUT, child_env, port_is_free, restart_port, spawn
 from websockets.asyncio.server import ServerConnection
 
 import wslib
+from wslib.server.ports import ephemeral_range
 from wslib.sync import runtime
 
 
@@ -337,6 +338,16 @@ def test_running_lists_what_stop_all_would_stop_and_stop_all_counts_it() -> None
     assert runtime.running()[-2:] == [server, client]
     assert wslib.stop_all() >= 2
     assert runtime.running() == []
+
+
+def test_start_on_port_0_binds_a_port_the_kernel_never_lends_out() -> None:
+    """start(port=0) binds below the ephemeral range, where no other socket takes the port
+    while restart() has it closed."""
+    server = wslib.start(port=0, name="test_port_0")
+    try:
+        assert server.port < ephemeral_range()[0]
+    finally:
+        server.stop()
 
 
 def test_restart_closes_clients_with_1001_and_serves_again_on_the_same_port() -> None:

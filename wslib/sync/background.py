@@ -3,7 +3,7 @@
 Usage in a notebook (the cell returns at once; re-running it replaces the server)::
 
     server = wslib.start(port=0)
-    server.url                      # 'ws://127.0.0.1:54321/'
+    server.url                      # 'ws://127.0.0.1:27315/'
 
 Usage in a script::
 
@@ -21,7 +21,9 @@ from typing import Any
 
 from ..core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
 from ..core.lifetime import StopOnExit
+from ..exceptions import PortInUseError
 from ..server.logbook import LogBook
+from ..server.ports import restartable_port
 from ..server.server import DEFAULT_HOST, DEFAULT_PORT, Server
 from . import runtime
 
@@ -116,7 +118,7 @@ def start(
 
     Args:
         host: The address to bind.
-        port: The port to bind; 0 picks a free one.
+        port: The port to bind; 0 picks a free one that ``restart`` can bind again.
         name: What identifies this server for replacement; several need distinct names.
         **options: Passed on to ``Server`` (``mode``, ``handler``, ``history_db``, ...).
 
@@ -134,10 +136,31 @@ def start(
     if previous is not None:
         previous.stop(CLOSE_REPLACED, "replaced by a new server")
     background = BackgroundServer(Server(host, port, **options), key)
-    runtime.run(background.server.start(), _STOP_TIMEOUT)
+    _bind(background.server, any_port=not port)
     _by_key[key] = background
     runtime.remember(background)
     return background
+
+
+def _bind(server: Server, *, any_port: bool) -> None:
+    """Start ``server``; for any port, on one the kernel never lends, so that it can restart.
+
+    Port 0 would take a port from the pool every outgoing connection draws from, where
+    another socket could take it while ``restart`` has it closed (``ports``).
+    """
+    if any_port:
+        for _ in range(3):  # another program may bind the port between the check and us
+            port = restartable_port(server.host)
+            if port is None:
+                break
+            server.port = port
+            try:
+                runtime.run(server.start(), _STOP_TIMEOUT)
+            except PortInUseError:
+                continue
+            return
+        server.port = 0  # no such port free here: let the kernel choose
+    runtime.run(server.start(), _STOP_TIMEOUT)
 
 
 def serve_forever(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) -> None:

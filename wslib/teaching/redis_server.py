@@ -35,6 +35,7 @@ from typing import Self
 
 from ..core.lifetime import StopOnExit
 from ..exceptions import ServerError
+from ..server.ports import restartable_port
 from ..sync import runtime
 
 __all__ = ["RedisServer", "redis_server_path", "why_no_redis"]
@@ -69,6 +70,10 @@ def why_no_redis() -> str | None:
 
 
 def _free_port() -> int:
+    """Return a free port that ``restart`` can bind again (``wslib.server.ports``)."""
+    port = restartable_port("127.0.0.1")
+    if port is not None:
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
