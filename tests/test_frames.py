@@ -6,7 +6,7 @@ import random
 
 import pytest
 import websockets.frames as ws
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from websockets.exceptions import ProtocolError
 from websockets.streams import StreamReader
@@ -112,7 +112,6 @@ def test_length_forms_at_their_limits(size: int, header: str) -> None:
     assert len(wire) == len(header) // 2 + size
 
 
-@settings(deadline=None)
 @given(frames(), masks)
 def test_websockets_parses_our_frames(frame: Frame, mask: bytes | None) -> None:
     """websockets' parser reads our encoding as the same frame, using every byte."""
@@ -125,7 +124,6 @@ def test_websockets_parses_our_frames(frame: Frame, mask: bytes | None) -> None:
     assert rest == b""
 
 
-@settings(deadline=None)
 @given(frames(), st.booleans())
 def test_we_decode_websockets_frames_byte_for_byte(frame: Frame, masked: bool) -> None:
     """We decode websockets' serialization and, with its mask key, re-encode the same bytes."""
@@ -142,7 +140,6 @@ def test_we_decode_websockets_frames_byte_for_byte(frame: Frame, masked: bool) -
     assert encode_frame(decoded, decoded.mask_key) == wire
 
 
-@settings(deadline=None)
 @given(frames(), masks, st.binary(max_size=20))
 def test_round_trip_leaves_following_bytes(frame: Frame, mask: bytes | None, rest: bytes) -> None:
     """decode_frame undoes encode_frame and reports only the frame's own bytes as used."""
