@@ -26,6 +26,7 @@ from websockets.asyncio.server import ServerConnection
 
 from ..core.codes import CLOSE_GOING_AWAY, CLOSE_NORMAL
 from ..core.settings import Limits
+from ..server.ports import restartable_port
 from ..server.server import Server
 from ..sync import runtime
 from .exercises import Report, Verdict
@@ -199,7 +200,8 @@ class ReconnectTrial:
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._phase = 0
-        self._server = self._new_server(0)
+        # A port the kernel never lends out: no other socket takes it while the server is down.
+        self._server = self._new_server(restartable_port() or 0)
         runtime.run(self._server.start(), _SERVER_TIMEOUT)
         self.port = self._server.port
         self._thread: threading.Thread | None = None
