@@ -36,7 +36,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Self
 
-from support import TIMEOUT
+from support import TIMEOUT, restart_port
 
 from wslib.notebook import tutorial
 
@@ -63,13 +62,6 @@ __all__ = [
     "run_menu",
     "wait_for_run",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _stat(pid: int) -> tuple[int, str] | None:
@@ -129,7 +121,9 @@ class JupyterLab:
         self.args = list(args)
         self.settings = dict(settings or {})
         self.env = dict(env or {})
-        self.port = _free_port()
+        # Chosen here and bound by JupyterLab seconds later, after its imports: a port the
+        # kernel lends to no other socket meanwhile (nor to our own polls, as a self-connect).
+        self.port = restart_port()
         self.token = ""  # read from the URL JupyterLab prints
         self._printed = ""
         self.log_path = work / f"jupyter-{app}.log"
