@@ -7,6 +7,7 @@ import io
 import logging
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +208,69 @@ def test_serve_subprocess_reads_port_from_the_environment() -> None:
         assert not url.endswith(":8080/")
         child.proc.send_signal(signal.SIGTERM)
         assert child.wait() == 0
+
+
+def test_serve_until_stdin_closes_stops_cleanly_when_its_parent_closes_the_pipe() -> None:
+    """With ``--until-stdin-closes``, the end of stdin stops the server as SIGTERM does."""
+    with spawn("-m", "wslib", "serve", "--port", "0", "--until-stdin-closes") as child:
+        url = child.line()
+        assert child.proc.stdin is not None
+
+        async def body() -> int | None:
+            async with connect(url) as client:
+                assert child.proc.stdin is not None
+                child.proc.stdin.write("typed lines are ignored\n")
+                child.proc.stdin.flush()
+                await client.send("still serving")
+                child.proc.stdin.close()
+                with pytest.raises(ConnectionClosed):
+                    await recv(client)
+                return client.close_code
+
+        assert run_async(body()) == 1001
+        assert child.wait() == 0
+        assert child.stderr == ""
+        assert port_is_free(int(url.rsplit(":", 1)[1].rstrip("/")))
+
+
+def test_a_script_that_reads_only_the_first_line_never_freezes_the_server(tmp_path: Path) -> None:
+    """A parent that reads the URL and never reads again: the server relays on, and exits 0.
+
+    About 1.5 MB of log lines fill the pipe (64 kB) and the writer's backlog (1 MiB).
+    """
+    with (tmp_path / "stderr").open("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wslib", "serve", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=child_env(),
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()  # and never another line
+            text = "x" * 5000
+
+            async def body() -> None:
+                async with connect(url) as alice, connect(url) as bob:
+                    for n in range(300):
+                        await alice.send(f"{n} {text}")
+                        assert await recv(bob) == f"Received message from peer: {n} {text}"
+                async with connect(url) as carol, connect(url) as dave:  # newcomers too
+                    await carol.send("after the flood")
+                    assert await recv(dave) == "Received message from peer: after the flood"
+
+            run_async(body())
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(4 * TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            assert process.stdout is not None
+            process.stdout.close()
+        stderr.seek(0)
+        assert stderr.read() == ""
 
 
 def test_serve_subprocess_on_a_taken_port_exits_1_without_traceback(taken_port: int) -> None:

@@ -24,7 +24,7 @@ def stop_everything() -> Iterator[None]:
 
 
 def test_describe_running_counts_each_kind_in_words() -> None:
-    """Servers, Redis servers, wire taps and clients are counted, with plurals; none is nothing."""
+    """Servers, processes, Redis servers, wire taps and clients are counted, with plurals."""
     server = wslib.start(port=0, name="test_describe")
     redis = wslib.RedisServer()
     tap = wslib.WireTap(server.url)
@@ -33,6 +33,8 @@ def test_describe_running_counts_each_kind_in_words() -> None:
     assert describe_running([object(), tap, redis, server, object()]) == (
         "1 server, 1 Redis server, 1 wire tap, 2 clients"
     )
+    spawned = [wslib.WslibProcess("serve"), wslib.WslibProcess("chat", server.chat_url)]
+    assert describe_running([*spawned, server]) == "1 server, 2 processes"
 
 
 def test_the_button_shows_what_runs_and_a_click_stops_it_all() -> None:

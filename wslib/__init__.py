@@ -36,6 +36,7 @@ from .server.logbook import LogBook
 from .server.server import Server
 from .sync.background import BackgroundServer, serve_forever, start
 from .sync.blocking import SyncChatClient, SyncClient
+from .sync.process import WslibProcess, spawn
 from .sync.runtime import stop_all
 from .teaching.inspector import WireTap
 from .teaching.redis_server import RedisServer
@@ -79,6 +80,7 @@ __all__ = [
     "Transcript",
     "WireTap",
     "WslibError",
+    "WslibProcess",
     "__version__",
     "allow_nested_asyncio",
     "chat_panes",
@@ -87,6 +89,7 @@ __all__ = [
     "serve_forever",
     "show_page",
     "side_by_side",
+    "spawn",
     "start",
     "stop_all",
 ]

@@ -8,6 +8,7 @@ Usage::
     $ python -m wslib echo --max-size 16777216
     $ python -m wslib chat ws://127.0.0.1:8080/chat --name alice
     $ python -m wslib serve --uvloop             # on uvloop: pip install 'wslib[fast]'
+    $ python -m wslib serve --until-stdin-closes # stops when its parent closes the pipe
     $ python -m wslib tutorial lessons           # the notebooks in ./lessons, in JupyterLab
 
 ``main`` owns the only event loop runner in the package: ``asyncio.Runner``, which is
@@ -27,6 +28,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -112,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="URL",
             help="share the relay and the chat with other servers through this Redis, "
             "e.g. redis://127.0.0.1:6379/0 (needs wslib[redis])",
+        )
+        sub.add_argument(
+            "--until-stdin-closes",
+            action="store_true",
+            help="stop (as on SIGTERM) when stdin reaches its end: a parent process that "
+            "pipes stdin takes the server with it when it ends, even when killed",
         )
     chat = commands.add_parser(
         "chat",
@@ -282,6 +290,8 @@ async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    if args.until_stdin_closes:
+        _stop_at_end_of_stdin(stop)
     stdout.write(server.url + "\n")  # the first line, through the same writer as the log
     try:
         await stop.wait()
@@ -289,6 +299,24 @@ async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
         await server.stop()
         server.log.flush()
     return 0
+
+
+def _stop_at_end_of_stdin(stop: asyncio.Event) -> None:
+    """Set ``stop`` once stdin ends: the parent closed the pipe, or ended in any way.
+
+    A daemon thread waits in ``os.read`` on descriptor 0 (no Python-level lock held, so it
+    cannot hold up the interpreter's exit), and throws away anything written to it.
+    """
+    loop = asyncio.get_running_loop()
+
+    def wait_for_end() -> None:
+        with contextlib.suppress(OSError):  # no stdin at all counts as its end
+            while os.read(0, 65536):
+                pass
+        with contextlib.suppress(RuntimeError):  # the loop closed already: stopped anyway
+            loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=wait_for_end, name="wslib stdin", daemon=True).start()
 
 
 async def _chat(url: str, name: str | None) -> int:

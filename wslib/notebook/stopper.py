@@ -19,6 +19,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ..sync import runtime
 from ..sync.background import BackgroundServer
+from ..sync.process import WslibProcess
 from ..teaching.inspector import WireTap
 from ..teaching.redis_server import RedisServer
 from .panes import View
@@ -33,23 +34,32 @@ def _kind(item: object) -> str:
         return "Redis server"
     if isinstance(item, WireTap):
         return "wire tap"
+    if isinstance(item, WslibProcess):
+        return "process"
     return "client"  # a pane, a SyncClient, a SyncChatClient
 
 
 def describe_running(items: list[Any]) -> str:
     """Return ``items`` counted by kind, in words: ``2 servers, 3 clients`` or ``nothing``.
 
-    Servers from ``wslib.start`` are servers, a throw-away ``RedisServer`` is a Redis server,
-    a ``WireTap`` a wire tap, and everything else the kit keeps running (panes and clients)
-    is a client.
+    Servers from ``wslib.start`` are servers, ``wslib`` commands from ``wslib.spawn`` are
+    processes, a throw-away ``RedisServer`` is a Redis server, a ``WireTap`` a wire tap, and
+    everything else the kit keeps running (panes and clients) is a client.
     """
     counts = Counter(_kind(item) for item in items)
-    order = ["server", "Redis server", "wire tap", "client"]
-    parts = [f"{counts[kind]} {kind}{'' if counts[kind] == 1 else 's'}" for kind in order]
-    return (
-        ", ".join(part for kind, part in zip(order, parts, strict=True) if counts[kind])
-        or "nothing"
-    )
+    plurals = {
+        "server": "servers",
+        "process": "processes",
+        "Redis server": "Redis servers",
+        "wire tap": "wire taps",
+        "client": "clients",
+    }
+    parts = [
+        f"{counts[kind]} {kind if counts[kind] == 1 else plural}"
+        for kind, plural in plurals.items()
+        if counts[kind]
+    ]
+    return ", ".join(parts) or "nothing"
 
 
 class StopButton(View):
