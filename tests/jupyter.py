@@ -20,7 +20,8 @@ Contract:
    with the same isolation; Notebook 7 is built from JupyterLab's components, so the
    page helpers below work on both.
 2. ``remember_children`` notes the processes the server has started (its kernels); call it
-   once a kernel runs. ``stop`` notes them once more.
+   once a kernel runs. ``stop`` notes them once more. ``kernel_processes`` lists what the
+   kernels themselves run now (servers a notebook spawned, a throw-away Redis).
 3. ``stop`` asks the server to shut down (which shuts its kernels down), then ends what is
    left of the processes noted, by process id, checking that each id still names the
    process that was noted (ids are reused).
@@ -74,6 +75,12 @@ def _stat(pid: int) -> tuple[int, str] | None:
     if fields[0] == "Z":  # a zombie has already exited
         return None
     return int(fields[1]), fields[19]
+
+
+def _parent(pid: int) -> int | None:
+    """Return the parent id of a live process, or None."""
+    stat = _stat(pid)
+    return None if stat is None else stat[0]
 
 
 def _descendants(pid: int) -> dict[int, str]:
@@ -242,6 +249,21 @@ class JupyterLab:
         """Note the processes the server has started so far (its kernels)."""
         if self.process is not None and self.process.poll() is None:
             self._children.update(_descendants(self.process.pid))
+
+    def kernel_processes(self) -> list[str]:
+        """Return the command lines of the live processes that the kernels have started."""
+        if self.process is None:
+            return []
+        kernels = [
+            pid for pid in _descendants(self.process.pid) if _parent(pid) == self.process.pid
+        ]
+        found = []
+        for pid in {p for kernel in kernels for p in _descendants(kernel)}:
+            with contextlib.suppress(OSError):  # it may exit meanwhile
+                found.append(
+                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+        return sorted(found)
 
     def stop(self, grace: float = 4 * TIMEOUT) -> None:
         """Shut the server down, then end any process it started that is still there."""

@@ -77,6 +77,20 @@ def test_rerunning_start_replaces_the_server_and_closes_its_clients_with_4000() 
     assert port_is_free(first.port)
 
 
+def test_replacing_a_server_stops_its_clients_that_were_reconnecting() -> None:
+    """A client between two attempts to connect misses the 4000; the replacement stops it."""
+    first = wslib.start(port=0, name="test_background reconnecting")
+    client = wslib.SyncClient(first.url)
+    other = wslib.SyncClient(wslib.start(port=0, name="test_background other").url)
+    runtime.run(first.server.stop())  # 1001: the client tries again, and finds no one
+    client.wait_for(lambda: client.status.state == "reconnecting", TIMEOUT)
+    second = wslib.start(port=0, name="test_background reconnecting")
+    assert str(client.status) == "closed (1000)"
+    assert client not in runtime.running()
+    assert other in runtime.running()  # a client of another server is left alone
+    assert second.running
+
+
 def test_start_twice_on_the_same_port_replaces_without_address_in_use() -> None:
     """start(port=P) twice replaces the first server on P; its clients get 4000."""
     port = restart_port()

@@ -233,6 +233,24 @@ def test_serve_until_stdin_closes_stops_cleanly_when_its_parent_closes_the_pipe(
         assert port_is_free(int(url.rsplit(":", 1)[1].rstrip("/")))
 
 
+def test_serve_until_stdin_closes_closes_clients_with_4000_after_a_replaced_line() -> None:
+    """A ``replaced`` line, then the end of stdin: clients get 4000, "replaced by a new server"."""
+    with spawn("-m", "wslib", "serve", "--port", "0", "--until-stdin-closes") as child:
+        url = child.line()
+
+        async def body() -> tuple[int | None, str | None]:
+            async with connect(url) as client:
+                assert child.proc.stdin is not None
+                child.proc.stdin.write("replaced\n")
+                child.proc.stdin.close()
+                with pytest.raises(ConnectionClosed):
+                    await recv(client)
+                return client.close_code, client.close_reason
+
+        assert run_async(body()) == (4000, "replaced by a new server")
+        assert child.wait() == 0
+
+
 def test_a_script_that_reads_only_the_first_line_never_freezes_the_server(tmp_path: Path) -> None:
     """A parent that reads the URL and never reads again: the server relays on, and exits 0.
 

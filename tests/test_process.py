@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
@@ -76,10 +77,18 @@ def test_stop_all_stops_spawned_processes_and_counts_them() -> None:
 
 
 def test_spawning_the_same_command_again_replaces_the_earlier_process() -> None:
-    """A re-run cell replaces its server: the first one stops, one process stays registered."""
+    """A re-run cell replaces its server: the first closes its clients with 4000 (final)."""
     first = wslib.spawn("serve", "--port", "0", timeout=2 * TIMEOUT)
     other = wslib.spawn("serve", "--port", "0", name="other", timeout=2 * TIMEOUT)
-    second = wslib.spawn("serve", "--port", "0", timeout=2 * TIMEOUT)
+
+    async def body() -> tuple[int | None, str | None]:
+        assert first.url is not None
+        async with connect(first.url) as client:
+            await asyncio.to_thread(wslib.spawn, "serve", "--port", "0", timeout=2 * TIMEOUT)
+            return await closed_with(client), client.close_reason
+
+    assert run_async(body()) == (4000, "replaced by a new server")
+    (second,) = [p for p in runtime.running() if p not in (first, other)]
     assert first.returncode == 0
     assert second.running
     assert other.running

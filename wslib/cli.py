@@ -37,6 +37,7 @@ from . import __version__
 from .client.chatclient import ChatClient
 from .client.client import Client
 from .client.terminal import TerminalView
+from .core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
 from .core.display import printable
 from .core.settings import Limits
 from .exceptions import PortInUseError, ServerError, StoreError
@@ -119,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--until-stdin-closes",
             action="store_true",
             help="stop (as on SIGTERM) when stdin reaches its end: a parent process that "
-            "pipes stdin takes the server with it when it ends, even when killed",
+            "pipes stdin takes the server with it when it ends, even when killed; a line "
+            "'replaced' first makes the close code 4000 (replaced by a new server)",
         )
     chat = commands.add_parser(
         "chat",
@@ -290,29 +292,40 @@ async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    replaced = threading.Event()
     if args.until_stdin_closes:
-        _stop_at_end_of_stdin(stop)
+        _stop_at_end_of_stdin(stop, replaced)
     stdout.write(server.url + "\n")  # the first line, through the same writer as the log
     try:
         await stop.wait()
     finally:  # also on Ctrl-C, which cancels this task: clients still get 1001
-        await server.stop()
+        if replaced.is_set():
+            await server.stop(CLOSE_REPLACED, "replaced by a new server")
+        else:
+            await server.stop(CLOSE_GOING_AWAY, "server shutting down")
         server.log.flush()
     return 0
 
 
-def _stop_at_end_of_stdin(stop: asyncio.Event) -> None:
+def _stop_at_end_of_stdin(stop: asyncio.Event, replaced: threading.Event) -> None:
     """Set ``stop`` once stdin ends: the parent closed the pipe, or ended in any way.
 
-    A daemon thread waits in ``os.read`` on descriptor 0 (no Python-level lock held, so it
-    cannot hold up the interpreter's exit), and throws away anything written to it.
+    A line ``replaced`` before the end sets ``replaced``: the clients then get 4000,
+    "replaced by a new server", which the kit's clients take as final, so a parent that
+    starts a new server in this one's place (a re-run notebook cell) leaves no client
+    reconnecting to it. Other lines are thrown away. A daemon thread waits in ``os.read``
+    on descriptor 0 (no Python-level lock held, so it cannot hold up the interpreter's exit).
     """
     loop = asyncio.get_running_loop()
 
     def wait_for_end() -> None:
+        pending = b""
         with contextlib.suppress(OSError):  # no stdin at all counts as its end
-            while os.read(0, 65536):
-                pass
+            while chunk := os.read(0, 65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                pending = pending[-64:]  # enough to recognise a line that is still coming
+                if b"replaced" in (line.strip() for line in lines):
+                    replaced.set()
         with contextlib.suppress(RuntimeError):  # the loop closed already: stopped anyway
             loop.call_soon_threadsafe(stop.set)
 

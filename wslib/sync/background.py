@@ -135,6 +135,7 @@ def start(
         previous = next((s for s in _by_key.values() if s.port == port and s.running), None)
     if previous is not None:
         previous.stop(CLOSE_REPLACED, "replaced by a new server")
+        runtime.stop_clients_of(previous.url)  # those that were reconnecting missed the 4000
     background = BackgroundServer(Server(host, port, **options), key)
     _bind(background.server, any_port=not port)
     _by_key[key] = background

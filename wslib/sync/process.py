@@ -24,7 +24,9 @@ Contract:
    notebooks' *Stop everything* button and Python's exit stop it; a process that ends by
    itself leaves the register.
 4. Spawning under the same name (by default, the same arguments) stops the earlier process
-   first: a re-run cell replaces, never duplicates.
+   first: a re-run cell replaces, never duplicates. A server being replaced closes its
+   clients with 4000 (replaced by a new server), as ``wslib.start`` does, so panes of the
+   earlier run close for good instead of reconnecting to a port nobody serves.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ class WslibProcess(StopOnExit):
             raise RuntimeError(f"{self!r} was started already; spawn a new one")
         for earlier in runtime.running():
             if isinstance(earlier, WslibProcess) and earlier.name == self.name:
-                earlier.stop()
+                earlier._replace()
         args = list(self.args)
         if self.command in _SERVERS:
             args.append("--until-stdin-closes")
@@ -242,6 +244,15 @@ class WslibProcess(StopOnExit):
                 escalate()
         with self._changed:
             self._changed.wait_for(self._ended, self.timeout)
+
+    def _replace(self) -> None:
+        """Stop, as ``stop`` does; a server closes its clients with 4000 (replaced)."""
+        if self.command in _SERVERS:
+            with contextlib.suppress(OSError):  # it had ended, or its input was closed
+                self.type("replaced")
+        self.stop()
+        if self.url is not None:
+            runtime.stop_clients_of(self.url)  # those that were reconnecting missed the 4000
 
     def __repr__(self) -> str:
         state = "running" if self.running else f"exited {self.returncode}"

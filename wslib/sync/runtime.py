@@ -12,6 +12,7 @@ Contract:
 1. ``run(coro)`` submits a coroutine to the kit's loop and blocks until it finishes.
 2. Anything long-lived registers itself with ``remember`` and leaves with ``forget``.
 3. ``stop_all()`` stops everything registered, newest first; it also runs at exit.
+4. A server that is replaced calls ``stop_clients_of`` with its URL once it has stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 __all__ = [
     "Stoppable",
@@ -32,6 +34,7 @@ __all__ = [
     "run",
     "running",
     "stop_all",
+    "stop_clients_of",
     "submit",
 ]
 
@@ -117,6 +120,32 @@ def running() -> list[Stoppable]:
     """Return what is registered now (started and not yet stopped), oldest first."""
     with _lock:
         return list(_running)
+
+
+def stop_clients_of(url: str) -> int:
+    """Stop every registered client of the server that served ``url``; return how many.
+
+    A replaced server closes its open connections with 4000, which the kit's clients take
+    as final. A client that was between two attempts to connect at that moment (after a
+    1001 or a 1013) never hears it, and would go on trying an address that nobody serves.
+    Every registered item with a ``url`` on the same host and port (panes, clients) is
+    stopped here; call it after the server has stopped and left the register.
+    """
+    address = urlsplit(url).netloc
+    with _lock:
+        items = [
+            item
+            for item in _running
+            if isinstance(target := getattr(item, "url", None), str)
+            and urlsplit(target).netloc == address
+        ]
+    for item in items:
+        try:
+            item.stop()
+        except Exception:  # one failure must not keep the others running
+            logger.exception("could not stop %r", item)
+        forget(item)
+    return len(items)
 
 
 def stop_all() -> int:
