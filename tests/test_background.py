@@ -77,17 +77,30 @@ def test_rerunning_start_replaces_the_server_and_closes_its_clients_with_4000() 
     assert port_is_free(first.port)
 
 
+class PageOn:
+    """Something registered with the kit that has a URL on a server but is not its client."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def stop(self) -> None:
+        runtime.forget(self)
+
+
 def test_replacing_a_server_stops_its_clients_that_were_reconnecting() -> None:
     """A client between two attempts to connect misses the 4000; the replacement stops it."""
     first = wslib.start(port=0, name="test_background reconnecting")
     client = wslib.SyncClient(first.url)
     other = wslib.SyncClient(wslib.start(port=0, name="test_background other").url)
+    page = PageOn(first.http_url + "playground")  # a page on that server, not a client
+    runtime.remember(page)
     runtime.run(first.server.stop())  # 1001: the client tries again, and finds no one
     client.wait_for(lambda: client.status.state == "reconnecting", TIMEOUT)
     second = wslib.start(port=0, name="test_background reconnecting")
     assert str(client.status) == "closed (1000)"
     assert client not in runtime.running()
     assert other in runtime.running()  # a client of another server is left alone
+    assert page in runtime.running()  # and so is what only has a URL there
     assert second.running
 
 

@@ -40,11 +40,6 @@ class _Blocking(StopOnExit, Generic[E]):
             runtime.forget(self)
 
     @property
-    def url(self) -> str:
-        """Return the URL this client connects to."""
-        return self.client.url
-
-    @property
     def status(self) -> Status:
         """Return the connection's status."""
         return self.client.status

@@ -26,6 +26,8 @@ from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from ..client.client import BaseClient
+
 __all__ = [
     "Stoppable",
     "forget",
@@ -128,16 +130,17 @@ def stop_clients_of(url: str) -> int:
     A replaced server closes its open connections with 4000, which the kit's clients take
     as final. A client that was between two attempts to connect at that moment (after a
     1001 or a 1013) never hears it, and would go on trying an address that nobody serves.
-    Every registered item with a ``url`` on the same host and port (panes, clients) is
-    stopped here; call it after the server has stopped and left the register.
+    Every registered item whose ``client`` (a kit ``Client`` or ``ChatClient``: panes,
+    blocking clients) connects to the same host and port is stopped here; call it after
+    the server has stopped and left the register.
     """
     address = urlsplit(url).netloc
     with _lock:
         items = [
             item
             for item in _running
-            if isinstance(target := getattr(item, "url", None), str)
-            and urlsplit(target).netloc == address
+            if isinstance(client := getattr(item, "client", None), BaseClient)
+            and urlsplit(client.url).netloc == address
         ]
     for item in items:
         try:
