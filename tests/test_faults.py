@@ -191,8 +191,10 @@ def restart_chat(history_db: str | None) -> tuple[list[ChatClient], list[list[St
             await alice.send("while down")  # kept as pending, sent after the rejoin
             second = Server(port=port, history_db=history_db)
             await second.start()
-            for client in clients:
-                await client.wait_for(lambda c=client: c.joined and not c.pending, TIMEOUT)
+            for client in clients:  # rejoined: ``joined`` alone still holds while reconnecting
+                await client.wait_for(
+                    lambda c=client: c.joined and c.is_open and not c.pending, TIMEOUT
+                )
             await bob.send("after")
             for client in clients:
                 await client.wait_for(
