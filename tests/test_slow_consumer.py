@@ -2,10 +2,11 @@
 
 The server's side is what counts here: a stuck client may only ever see its connection
 vanish (1006). The tests measure the server's outgoing backlog for each connection right
-after every write, by wrapping ``Fanout._write``, which every write goes through. The
-wrapper also shrinks the kernel send buffer of the server's end of a chosen connection, which Linux
-otherwise grows to megabytes on loopback: its backlog then builds up after a few
-kilobytes, as on a slow network, and the tests need to send little.
+after every write, by wrapping the ``write`` of each server connection's transport, which
+every write goes through, whichever path of ``Fanout`` made it. The wrapper also shrinks
+the kernel send buffer of the server's end of a chosen connection, which Linux otherwise
+grows to megabytes on loopback: its backlog then builds up after a few kilobytes, as on a
+slow network, and the tests need to send little.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from websockets.asyncio.server import ServerConnection
 
 from wslib import ChatClient, Server
 from wslib.core.settings import Limits
-from wslib.server.fanout import Fanout
 
 KIB = 1024
 
@@ -33,21 +33,28 @@ class BacklogSpy:
     def __init__(self) -> None:
         self.peak: dict[int, int] = {}
         self.slow_ports: set[int] = set()
-        self._write = Fanout._write
 
     def slow_network(self, client_port: int) -> None:
         """Give the server's end of the connection from ``client_port`` a tiny send buffer."""
         self.slow_ports.add(client_port)
 
-    def __call__(self, fanout: Fanout, connection: ServerConnection, data: bytes) -> None:
-        if connection.id.int not in self.peak:
-            self.peak[connection.id.int] = 0
-            if connection.remote_address[1] in self.slow_ports:
-                sock = connection.transport.get_extra_info("socket")
+    def watch(self, connection: ServerConnection) -> None:
+        """Measure ``connection``'s backlog after each write to its transport."""
+        transport = connection.transport
+        write, key, port = transport.write, connection.id.int, connection.remote_address[1]
+        shrunk = False
+
+        def measured(data: bytes | bytearray | memoryview) -> None:
+            nonlocal shrunk
+            # The test names a slow port once its handshake is done, after the first write.
+            if not shrunk and port in self.slow_ports:
+                sock = transport.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * KIB)
-        self._write(fanout, connection, data)
-        queued = connection.transport.get_write_buffer_size()
-        self.peak[connection.id.int] = max(self.peak[connection.id.int], queued)
+                shrunk = True
+            write(data)
+            self.peak[key] = max(self.peak.get(key, 0), transport.get_write_buffer_size())
+
+        transport.write = measured  # type: ignore[method-assign]
 
     @property
     def highest(self) -> int:
@@ -59,11 +66,13 @@ class BacklogSpy:
 def backlog(monkeypatch: pytest.MonkeyPatch) -> BacklogSpy:
     """Measure the server's per-connection backlog for the duration of a test."""
     spy = BacklogSpy()
+    made = ServerConnection.connection_made
 
-    def write(fanout: Fanout, connection: ServerConnection, data: bytes) -> None:
-        spy(fanout, connection, data)
+    def connection_made(connection: ServerConnection, transport: asyncio.BaseTransport) -> None:
+        made(connection, transport)
+        spy.watch(connection)
 
-    monkeypatch.setattr(Fanout, "_write", write)
+    monkeypatch.setattr(ServerConnection, "connection_made", connection_made)
     return spy
 
 
