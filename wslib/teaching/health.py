@@ -78,12 +78,6 @@ class _Unavailable(BaseHTTPRequestHandler):
         """Print nothing: a notebook cell would show it as stderr."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_health(probe: Probe) -> HealthRun:
     """Call ``probe`` on a live kit server, on a closed port and on a server answering 503."""
     run = HealthRun()
@@ -91,9 +85,13 @@ def run_health(probe: Probe) -> HealthRun:
     unavailable = ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
     thread = threading.Thread(target=unavailable.serve_forever, daemon=True)
     thread.start()
+    # Bound but never listening, for the whole run: connections to it are refused, and no
+    # other socket can take the port meanwhile (a probe's own, as a TCP self-connect, neither).
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
     urls = {
         "a running kit server": server.http_url,
-        "a port where nothing listens": f"http://127.0.0.1:{_free_port()}/",
+        "a port where nothing listens": f"http://127.0.0.1:{closed.getsockname()[1]}/",
         "a server answering 503": f"http://127.0.0.1:{unavailable.server_address[1]}/",
     }
     try:
@@ -103,6 +101,7 @@ def run_health(probe: Probe) -> HealthRun:
             except Exception as exc:  # the rules report it
                 run.errors[case] = f"{type(exc).__name__}: {exc}"
     finally:
+        closed.close()
         unavailable.shutdown()
         unavailable.server_close()
         thread.join()
