@@ -229,11 +229,11 @@ def test_a_dropped_server_makes_the_pane_reconnect(stop_later: Callable[[Any], A
 
 def test_a_pane_with_no_server_fails_to_open() -> None:
     """With reconnect=False and nothing listening, opening raises ConnectionError."""
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # bound, not listening: refused, and no one else's
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(ConnectionError, match="could not connect"):
-        ChatPane(f"ws://127.0.0.1:{port}/", "Alice", reconnect=False, timeout=TIMEOUT)
+        with pytest.raises(ConnectionError, match="could not connect"):
+            ChatPane(f"ws://127.0.0.1:{port}/", "Alice", reconnect=False, timeout=TIMEOUT)
 
 
 def test_reprs_do_not_change_with_the_connection(
