@@ -42,7 +42,7 @@ def restartable_port(host: str = "127.0.0.1", *, tries: int = 100) -> int | None
         tries: How many random ports to try.
     """
     first = ephemeral_range()[0]
-    lowest = min(_LOWEST, first // 2)
+    lowest = _LOWEST if first > _LOWEST else first // 2
     for _ in range(tries):
         port = random.randrange(lowest, first)
         if _free(host, port):
