@@ -61,10 +61,11 @@ __all__ = [
 
 PaneMode = Literal["relay", "chat"]
 
-# The header's status takes the theme's second text colour, as the log's system lines do
-# (static/livelog.css): it passes WCAG AA in JupyterLab's light and dark themes.
-_FAINT = "var(--jp-ui-font-color2, rgba(0, 0, 0, 0.54))"
+# Titles take JupyterLab's first text colour and a pane's status its second, as the logs'
+# lines do (static/livelog.css), so both follow its light and dark themes and pass WCAG AA
+# in each; the fallbacks are the light theme's values.
 _FONT = "var(--jp-ui-font-color1, rgba(0, 0, 0, 0.87))"
+_FAINT = "var(--jp-ui-font-color2, rgba(0, 0, 0, 0.54))"
 
 
 def _css_name(name: str) -> str:
