@@ -350,6 +350,7 @@ REGION = """region => ({
     live: region.getAttribute('aria-live'),
     label: region.getAttribute('aria-label'),
     images: region.querySelectorAll('img').length,
+    first: region.querySelector('.chat-line, .log-line')?.wslibMark ?? null,
     lines: Array.from(region.querySelectorAll('.chat-line, .log-line'), line => line.textContent),
 })"""
 HOSTILE = "<img src=x onerror=window.wslibPwned=1>"
@@ -383,6 +384,10 @@ def test_a_log_is_one_live_region_that_lasts(browser: Any, tmp_path: Path) -> No
                 expect(region).to_have_count(1)  # one region, not one inside another
                 region.evaluate("(region, name) => { region.wslibMark = name; }", name)
             handles = {name: region.element_handle() for name, region in regions.items()}
+            # Its first line too: new lines are appended to it, the old ones stay as they are.
+            first = regions["Bob"].locator(".chat-line").first
+            expect(first).to_have_text("· open")
+            first.evaluate("line => { line.wslibMark = 'first'; }")
 
             tag = secrets.token_hex(3)
             type_and_enter(page, "Alice", f"hello {tag}")
@@ -393,6 +398,7 @@ def test_a_log_is_one_live_region_that_lasts(browser: Any, tmp_path: Path) -> No
             assert (bob["connected"], bob["mark"]) == (True, "Bob")
             assert (bob["role"], bob["live"], bob["label"]) == ("log", "polite", "Bob's messages")
             assert bob["lines"][-2] == f"← Received message from peer: hello {tag}"
+            assert bob["first"] == "first"
             assert bob["images"] == 0
             assert page.evaluate("() => window.wslibPwned") is None
             expect(regions["server"]).to_contain_text(f"Received message: {HOSTILE}")
@@ -406,6 +412,7 @@ def test_a_log_is_one_live_region_that_lasts(browser: Any, tmp_path: Path) -> No
             expect(lines.last).to_have_text("← Received message from peer: many 69")
             bob = handles["Bob"].evaluate(REGION)
             assert (bob["connected"], bob["mark"]) == (True, "Bob")
+            assert bob["first"] == "first"
             many = [line for line in bob["lines"] if "many" in line]
             assert many == [f"← Received message from peer: many {n}" for n in range(70)]
             expect(regions["server"]).to_contain_text("Received message: many 69")
