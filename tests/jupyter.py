@@ -61,6 +61,7 @@ __all__ = [
     "output_texts",
     "run_cell",
     "run_menu",
+    "switch_theme",
     "wait_for_run",
 ]
 
@@ -346,6 +347,14 @@ def wait_for_run(page: Any, item: str) -> None:
     run_menu(page, item)
     page.wait_for_function(RUNNING, timeout=SLOW)
     page.wait_for_function(f"() => !({RUNNING})()", timeout=SLOW)
+
+
+def switch_theme(page: Any, theme: str) -> None:
+    """Settings > Theme > ``theme``, as a learner would, and wait until JupyterLab applied it."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(theme)}$")).click()
+    page.locator(f"body[data-jp-theme-name='{theme}']").wait_for(state="attached")
 
 
 def output_texts(page: Any) -> list[str]:

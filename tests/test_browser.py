@@ -53,6 +53,7 @@ from jupyter import (
     JupyterLab,
     output_texts,
     run_cell,
+    switch_theme,
     wait_for_run,
 )
 from support import TIMEOUT, axe_script, axe_violations
@@ -140,11 +141,8 @@ class Learner:
 
     def switch_theme(self, theme: str) -> None:
         """Settings > Theme > ``theme``, and wait until JupyterLab has applied it."""
-        page = self.page
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(theme)}$")).click()
-        expect(page.locator("body")).to_have_attribute("data-jp-theme-name", theme)
+        switch_theme(self.page, theme)
+        expect(self.page.locator("body")).to_have_attribute("data-jp-theme-name", theme)
 
     def screenshot(self, locator: Any, name: str) -> None:
         """Save a screenshot of ``locator`` to artifacts/ (and to docs/ when asked)."""
@@ -306,7 +304,9 @@ def test_notebook_04_panes_and_page_chat_after_each_run_all(browser: Any, tmp_pa
                 learner.run_all()
                 learner.check_no_errors()
                 check_panes_chat_both_ways(page, "Ann", "Ben", relay=False)
-                frame = page.frame_locator(".jp-NotebookPanel iframe").first
+                # The chat page, inside the frame's loader (wslib.notebook.loader).
+                loader = page.frame_locator(".jp-NotebookPanel iframe.wslib-page").first
+                frame = loader.frame_locator("iframe")
                 frame.locator("#name").fill(f"Eve{run}")
                 frame.locator("#join").click()
                 expect(frame.locator("#status")).to_have_text(f"joined as Eve{run}")

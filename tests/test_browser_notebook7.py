@@ -85,7 +85,8 @@ def watch(page: Any) -> list[str]:
 
 
 def test_playground_runs_in_notebook_7(tmp_path: Path) -> None:
-    """In Notebook 7 the frame loads, Run opens RELAY, and messages cross to Python and back."""
+    """In Notebook 7 the frame loads in the notebook's light theme (the browser prefers dark),
+    Run opens RELAY, and messages cross to Python and back."""
     executable = chromium("the Notebook 7 browser test")
     root = tmp_path / "notebooks"
     root.mkdir()
@@ -96,7 +97,8 @@ def test_playground_runs_in_notebook_7(tmp_path: Path) -> None:
         playwright_api.sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=executable, args=CHROME_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        # The browser prefers dark; Notebook 7 shows its light theme, which the frame takes.
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme="dark")
         page.set_default_timeout(3 * TIMEOUT * 1000)
         expect.set_options(timeout=3 * TIMEOUT * 1000)
         errors = watch(page)
@@ -117,6 +119,9 @@ def test_playground_runs_in_notebook_7(tmp_path: Path) -> None:
             expect(frames).to_have_count(1)
             frame = frames.first.content_frame.locator("iframe").content_frame
             expect(frame.locator("#run")).to_be_visible(timeout=SLOW)
+            expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true")
+            expect(frame.locator("html")).to_have_attribute("data-theme", "light")
+            expect(frame.locator("body")).to_have_css("background-color", "rgb(255, 255, 255)")
             frame.locator("#run").click()
             lines = frame.locator("#console .text")
             expect(lines).to_have_text(["run", "ws1 open"])

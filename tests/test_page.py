@@ -156,16 +156,23 @@ def test_page_url_reads_the_port_of_a_running_server(monkeypatch: pytest.MonkeyP
     run_async(body())
 
 
-def test_show_page_returns_an_iframe_on_the_page_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    """show_page wraps page_url in an IPython IFrame of the requested size."""
-    pytest.importorskip("IPython")
+def test_show_page_returns_the_loaders_frame_on_the_page_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """show_page shows page_url (with any theme) in the loader's frame of the requested size."""
+    from wslib.notebook.loader import PageFrame, frame_html
     from wslib.notebook.page import show_page
 
     monkeypatch.delenv(PROXY_PREFIX_ENV, raising=False)
-    frame = show_page(FakeServer("http://127.0.0.1:8080/"), height=300)
-    assert frame.src == "http://127.0.0.1:8080/"
-    assert frame.height == 300
-    assert 'src="http://127.0.0.1:8080/' in frame._repr_html_()
+    frame = show_page(FakeServer("http://127.0.0.1:8080/"), height=300, width=600)
+    assert isinstance(frame, PageFrame)
+    assert (frame.url, frame.height, frame.width) == ("http://127.0.0.1:8080/", 300, 600)
+    assert frame._repr_html_() == frame_html(
+        "http://127.0.0.1:8080/", 300, width=600, title="wslib chat page", css_class="wslib-page"
+    )
+    assert repr(frame) == "wslib chat page at http://127.0.0.1:8080/"
+    fixed = show_page(FakeServer("http://127.0.0.1:8080/"), proxy="/", theme="dark")
+    assert fixed.url == "/proxy/8080/?theme=dark"
 
 
 def test_page_url_passes_a_theme_to_the_page(monkeypatch: pytest.MonkeyPatch) -> None:

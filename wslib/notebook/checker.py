@@ -20,8 +20,9 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 from ..sync import runtime
 from ..teaching.exercises import Report
 from ..teaching.pagecheck import ReconnectTiming, ReconnectTrial, driver
+from .loader import frame_html
 from .panes import View
-from .playground import frame_html, playground_url
+from .playground import FRAME_CLASS, playground_url
 
 __all__ = ["PageCheck", "check_reconnect"]
 
@@ -70,7 +71,9 @@ class PageCheck(View):
             port=self.trial.port,
             proxy=proxy,
         )
-        self.frame = widgets.HTML(frame_html(self.url, height))
+        self.frame = widgets.HTML(
+            frame_html(self.url, height, title="Check: reconnect and resend", css_class=FRAME_CLASS)
+        )
         self.verdict = widgets.HTML(
             _lines_html(
                 [

@@ -10,18 +10,23 @@ the server directly or through jupyter-server-proxy.
 Usage in a notebook::
 
     server = wslib.start(port=0)
-    wslib.show_page(server)        # an iframe; works locally and on Binder alike
+    wslib.show_page(server)        # a frame; works locally and on Binder alike
+
+``show_page`` shows the page through ``wslib.notebook.loader``'s frame, which passes
+JupyterLab's light or dark theme on to the page, also when the learner switches it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
+
+from .loader import PageFrame
 
 __all__ = ["PROXY_PREFIX_ENV", "Theme", "page_url", "show_page"]
 
-#: The chat page's colours: ``page_url(..., theme=...)`` passes one on as ``?theme=``.
+#: A page's colours: ``page_url(..., theme=...)`` fixes them with ``?theme=``.
 Theme = Literal["light", "dark"]
 
 #: Set by JupyterHub (and so by Binder) to the user's server prefix, e.g. ``/user/ada/``.
@@ -54,8 +59,9 @@ def page_url(
             URL to use, e.g. ``"/"`` or ``"/user/ada/"``.
         path: The page's path under the server's root: ``""`` for the chat page,
             ``"playground"`` for the JavaScript playground.
-        theme: ``"light"`` or ``"dark"``, to match JupyterLab's theme; ``None`` (the
-            default): the chat page follows the browser's preference.
+        theme: ``"light"`` or ``"dark"``, whatever the notebook's theme; ``None`` (the
+            default): in a notebook frame (``show_page``) the page follows JupyterLab's
+            theme, elsewhere the browser's preference.
 
     Returns:
         ``server.http_url`` (with ``path``), or the proxied path, e.g.
@@ -89,16 +95,25 @@ def show_page(
     width: int | str = "100%",
     height: int = 380,
     theme: Theme | None = None,
-) -> Any:
-    """Return an IPython ``IFrame`` showing the chat page; a notebook cell displays it.
+) -> PageFrame:
+    """Return a frame showing the chat page, in JupyterLab's theme; a notebook cell shows it.
+
+    In JupyterLab (and Notebook 7) the page takes the notebook's light or dark theme, and
+    follows it when the learner switches; elsewhere, the browser's preference. The frame
+    loads the page again until its server answers (``wslib.notebook.loader``).
 
     Args:
         server: A ``Server`` or ``BackgroundServer``.
         proxy: As for ``page_url``.
         width: The frame's width, in pixels or as a CSS length such as ``"100%"``.
         height: The frame's height in pixels.
-        theme: As for ``page_url``.
-    """
-    from IPython.display import IFrame  # type: ignore[import-untyped,unused-ignore]
+        theme: ``"light"`` or ``"dark"`` to fix the page's colours whatever the notebook's
+            theme; ``None`` (the default) to follow it.
 
-    return IFrame(page_url(server, proxy=proxy, theme=theme), width=width, height=height)
+    Returns:
+        A ``PageFrame``: a notebook shows the frame; its text form names the page's URL.
+    """
+    url = page_url(server, proxy=proxy, theme=theme)
+    return PageFrame(
+        url, height=height, width=width, title="wslib chat page", css_class="wslib-page"
+    )

@@ -15,18 +15,22 @@ Usage in a notebook::
 
 The frame's address holds the script (after ``#``), so the notebook needs no browser to
 run: the cell shows the frame, and the script runs only when someone presses Run in it.
+The frame is ``wslib.notebook.loader``'s: it loads the page until its server answers, in
+JupyterLab's light or dark theme.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from typing import Protocol
 from urllib.parse import quote, urlencode
 
+from .loader import frame_html
 from .page import page_url
 
-__all__ = ["Playground", "frame_html", "playground_url"]
+__all__ = ["FRAME_CLASS", "Playground", "playground_url"]
+
+#: The class of every playground frame's element in the notebook (tests find them by it).
+FRAME_CLASS = "wslib-playground"
 
 
 class _Served(Protocol):
@@ -68,50 +72,6 @@ def playground_url(
     return f"{page}#{urlencode(fragment, quote_via=quote)}"
 
 
-# The frame holds this small page, which shows the playground in a frame of its own and
-# loads it again until the playground says it is ready: a frame shown just before its
-# server restarts (Run All runs the restart cells right after it) would otherwise keep the
-# browser's error page. The playground posts "wslib-playground-ready" to its parent.
-_LOADER = """<!doctype html><meta charset="utf-8">
-<style>html, body, iframe { margin: 0; border: 0; width: 100%; height: 100%; }</style>
-<body>
-<script>
-const url = URL_JSON;
-let frame = null;
-let ready = false;
-addEventListener("message", (event) => {
-  if (frame && event.source === frame.contentWindow && event.data === "wslib-playground-ready") {
-    ready = true;
-  }
-});
-// A new frame each time: an error page at the same URL would take the same URL again as a
-// jump to its fragment, not as a new load.
-function load() {
-  const fresh = document.createElement("iframe");
-  fresh.addEventListener("load", () => setTimeout(() => { if (!ready) load(); }, 1000));
-  fresh.src = url;
-  if (frame) frame.replaceWith(fresh); else document.body.append(fresh);
-  frame = fresh;
-}
-load();
-</script>"""
-
-
-def frame_html(url: str, height: int) -> str:
-    """Return an ``<iframe>`` that shows ``url``, and loads it again until its server answers.
-
-    Args:
-        url: The page to show.
-        height: The frame's height in pixels; it is as wide as the output area.
-    """
-    loader = _LOADER.replace("URL_JSON", json.dumps(url).replace("<", "\\u003c"))
-    return (
-        f'<iframe class="wslib-playground" srcdoc="{html.escape(loader, quote=True)}"'
-        f' data-src="{html.escape(url, quote=True)}" width="100%" height="{int(height)}"'
-        ' style="border: 1px solid #ccc; border-radius: 4px;"></iframe>'
-    )
-
-
 class Playground:
     """A playground frame holding ``script``; a notebook cell shows it.
 
@@ -142,7 +102,7 @@ class Playground:
         self.url = playground_url(server, self.script, title=title, proxy=proxy)
 
     def _repr_html_(self) -> str:
-        return frame_html(self.url, self.height)
+        return frame_html(self.url, self.height, title=self.title, css_class=FRAME_CLASS)
 
     def __repr__(self) -> str:
         # nbval compares this text: the address without the script, and what to do.
