@@ -1,9 +1,11 @@
 """The notebook frame's loader in headless Chromium: kit pages take the notebook's theme.
 
-The first tests need no JupyterLab: Playwright answers a made-up notebook address with a
-host page that marks its ``<body>`` as JupyterLab does (``data-jp-theme-light``) and holds
-the frames; the kit's server serves the pages inside. The last test opens a notebook in
-JupyterLab, shows the chat page and a playground, and switches JupyterLab's theme.
+The first tests need no JupyterLab: a small local server stands for the notebook page,
+on another port than the kit's (so another origin, as a local JupyterLab is); its page
+marks its ``<body>`` as JupyterLab does (``data-jp-theme-light``) and holds the frames, and
+the kit's server serves the pages inside. The last test opens a notebook in JupyterLab,
+shows the chat page and a playground, switches JupyterLab's theme, then opens saved
+outputs in a notebook JupyterLab does not trust.
 """
 
 from __future__ import annotations
@@ -26,16 +28,14 @@ from jupyter import (
     wait_for_run,
 )
 from pages import Watched, expect
-from support import CHROME_FLAGS, TIMEOUT, axe_violations, chromium
+from support import TIMEOUT, axe_violations
 
 import wslib
-from wslib.notebook.loader import frame_html, theme_message
-from wslib.notebook.page import page_url
+from wslib.notebook.loader import UNTRUSTED_HINT, frame_html, theme_message
+from wslib.notebook.page import page_url, show_page
 from wslib.notebook.playground import Playground
 
 pytestmark = pytest.mark.browser
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -197,11 +197,41 @@ def test_an_explicit_theme_wins_and_strangers_cannot_set_one(browser: Any) -> No
 # -- in JupyterLab ----------------------------------------------------------------------
 
 NOTEBOOK = "frames-follow-the-theme.ipynb"
+UNTRUSTED = "saved-elsewhere.ipynb"
+
+
+class FakeServer:
+    """Anything with ``http_url`` will do to make a frame's HTML."""
+
+    def __init__(self, http_url: str) -> None:
+        self.http_url = http_url
+
+
 CELLS = [
     "import wslib\n\nserver = wslib.start(port=0)",
     "wslib.show_page(server, height=320)",
     "wslib.Playground(server, 'log(\"hello from the playground\")', height=300)",
 ]
+
+
+def saved_elsewhere() -> Any:
+    """Return a notebook whose two cells hold the frames' outputs, as a saved notebook would.
+
+    JupyterLab trusts the outputs of cells it ran, or of a notebook signed on this machine;
+    this one is signed nowhere, as the kit's notebooks are when a learner first opens them.
+    """
+    server = "http://127.0.0.1:8080/"
+    notebook = nbformat.v4.new_notebook()
+    for source, shown in (
+        ("wslib.show_page(server)", show_page(FakeServer(server))),
+        ("wslib.Playground(server, 'log(1)')", Playground(FakeServer(server), "log(1)")),
+    ):
+        cell = nbformat.v4.new_code_cell(source, execution_count=1)
+        data = {"text/html": shown._repr_html_(), "text/plain": repr(shown)}
+        cell.outputs = [nbformat.v4.new_output("execute_result", data, execution_count=1)]
+        notebook.cells.append(cell)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    return notebook
 
 
 def lab_frames(page: Any) -> dict[str, Any]:
@@ -219,25 +249,23 @@ def lab_frames(page: Any) -> dict[str, Any]:
     return found
 
 
+@pytest.mark.slow
 def test_frames_in_jupyterlab_follow_its_theme_when_the_learner_switches_it(
-    tmp_path: Path,
+    browser: Any, tmp_path: Path
 ) -> None:
     """In JupyterLab Light the chat page and the playground are light (the browser prefers
     dark); after Settings > Theme > JupyterLab Dark both turn dark, without a rerun, and
-    axe-core finds no WCAG A/AA violation in either theme."""
-    executable = chromium("the browser test")
+    axe-core finds no WCAG A/AA violation in either theme. Saved outputs, untrusted, show
+    a hint in place of each frame."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     root = tmp_path / "notebooks"
     root.mkdir()
     nbformat.write(notebook, root / NOTEBOOK)
+    nbformat.write(saved_elsewhere(), root / UNTRUSTED)
     ARTIFACTS.mkdir(exist_ok=True)
-    with (
-        JupyterLab(root, tmp_path, LAB_SETTINGS) as lab,
-        playwright_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROME_FLAGS)
+    with JupyterLab(root, tmp_path, LAB_SETTINGS) as lab:
         # The browser prefers dark: a page that followed it would fail the first check.
         # bypass_csp: the pages' policies allow only their own scripts; axe is injected.
         context = browser.new_context(
@@ -283,10 +311,20 @@ def test_frames_in_jupyterlab_follow_its_theme_when_the_learner_switches_it(
                 page.screenshot(path=str(ARTIFACTS / f"frames-{theme}.png"), full_page=True)
             # The frames were not loaded again: the chat page is still joined.
             expect(chat.locator("#status")).to_have_text("joined as ann")
+
+            # Outputs saved elsewhere: JupyterLab drops the frames and shows the hint.
+            page.goto(lab.url(f"lab/tree/{UNTRUSTED}"), timeout=SLOW)
+            page.wait_for_function(KERNEL_READY, timeout=SLOW)
+            lab.remember_children()
+            outputs = page.locator(".jp-NotebookPanel .jp-OutputArea-output")
+            expect(outputs).to_have_text(
+                [f"wslib chat page: {UNTRUSTED_HINT}", f"WebSocket playground: {UNTRUSTED_HINT}"]
+            )
+            expect(page.locator(".jp-NotebookPanel iframe")).to_have_count(0)
             assert errors == []
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "frames-theme-failure.png"))
             print("JupyterLab log:\n" + lab.log_tail())
             raise
         finally:
-            browser.close()
+            context.close()
