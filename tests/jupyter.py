@@ -331,6 +331,16 @@ KERNEL_READY = """() => {
 }"""
 RUNNING = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt'))
     .some(prompt => prompt.textContent.includes('[*]'))"""
+WATCH_RUN = f"""() => {{
+    window.wslibRunStarted = false;
+    const watcher = new MutationObserver(() => {{
+        if (({RUNNING})()) {{
+            window.wslibRunStarted = true;
+            watcher.disconnect();
+        }}
+    }});
+    watcher.observe(document.body, {{ subtree: true, childList: true, characterData: true }});
+}}"""
 
 
 def run_menu(page: Any, item: str) -> None:
@@ -343,10 +353,14 @@ def wait_for_run(page: Any, item: str) -> None:
     """Run ``item`` and return when every queued cell has finished.
 
     JupyterLab marks each queued cell ``[*]`` at once; they all lose the mark by the end.
+    A mutation observer, set before the click, notes the marks: polling for them could miss
+    a run that ends between two polls (a Run All of notebook 04 can take a second, and a
+    page busy loading frames may skip its animation frames that long). The counts alone
+    cannot tell: a fresh kernel numbers the cells as the saved notebook does.
     """
+    page.evaluate(WATCH_RUN)
     run_menu(page, item)
-    page.wait_for_function(RUNNING, timeout=SLOW)
-    page.wait_for_function(f"() => !({RUNNING})()", timeout=SLOW)
+    page.wait_for_function(f"() => window.wslibRunStarted && !({RUNNING})()", timeout=SLOW)
 
 
 def switch_theme(page: Any, theme: str) -> None:
