@@ -272,3 +272,44 @@ def test_chat_page_has_no_wcag_a_or_aa_violation_in_either_theme(
         ann.context.close()
         carol.stop()
         server.stop()
+
+
+ACTIVE_ID = "() => document.activeElement.id"
+
+
+def test_a_framed_page_never_takes_the_focus_from_the_page_around_it(browser: Any) -> None:
+    """In a tab of its own the page puts the keyboard in its name box; in a frame (as in a
+    notebook) it takes the focus neither when it loads nor when it rejoins after a restart."""
+    port = restart_port()
+    server = wslib.start(port=port, name="test-page-focus")
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(server.http_url)
+        assert page.evaluate(ACTIVE_ID) == "name"
+
+        # A page of the same origin (served by a route, never reaching the server) frames the
+        # chat page, as JupyterLab does, with a box of its own that the learner types in.
+        around = f"{server.http_url}around"
+        body = '<input id="notebook"><iframe src="/" width="500" height="300"></iframe>'
+        page.route(around, lambda route: route.fulfill(content_type="text/html", body=body))
+        page.goto(around)
+        frame = page.frame_locator("iframe")
+        expect(frame.locator("#status")).to_have_text("not joined")
+        assert frame.locator("body").evaluate(ACTIVE_ID) == ""  # the body: no box
+
+        frame.locator("#name").fill("ann")
+        frame.locator("#join").click()  # the learner's click: the message box may take it
+        expect(frame.locator("#status")).to_have_text("joined as ann")
+        assert frame.locator("body").evaluate(ACTIVE_ID) == "text"
+
+        page.locator("#notebook").focus()
+        server.stop()
+        expect(frame.locator("#status")).not_to_have_text("joined as ann")
+        server = wslib.start(port=port, name="test-page-focus")
+        expect(frame.locator("#status")).to_have_text("joined as ann", timeout=3 * TIMEOUT * 1000)
+        assert page.evaluate(ACTIVE_ID) == "notebook"
+        assert watched.errors == [] or all("WebSocket" in error for error in watched.errors)
+    finally:
+        watched.context.close()
+        server.stop()
