@@ -142,13 +142,7 @@ def stop_clients_of(url: str) -> int:
             if isinstance(client := getattr(item, "client", None), BaseClient)
             and urlsplit(client.url).netloc == address
         ]
-    for item in items:
-        try:
-            item.stop()
-        except Exception:  # one failure must not keep the others running
-            logger.exception("could not stop %r", item)
-        forget(item)
-    return len(items)
+    return _stop_each(items)
 
 
 def stop_all() -> int:
@@ -160,6 +154,11 @@ def stop_all() -> int:
     """
     with _lock:
         items = list(reversed(_running))
+    return _stop_each(items)
+
+
+def _stop_each(items: list[Stoppable]) -> int:
+    """Stop and unregister each of ``items``, in order; return how many there were."""
     for item in items:
         try:
             item.stop()
