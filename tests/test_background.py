@@ -392,3 +392,18 @@ def test_restart_closes_clients_with_1001_and_serves_again_on_the_same_port() ->
     with websockets.sync.client.connect(server.url) as peer:
         client.send("hello again")
         assert peer.recv(TIMEOUT) == "Received message from peer: hello again"
+
+
+def test_stop_all_closes_a_servers_clients_for_good() -> None:
+    """After stop_all a client that would reconnect after a restart (1001) stays closed:
+    its server said 1000, as the chat page in a notebook frame hears it too."""
+    server = wslib.start(port=0, name="test-stop-for-good")
+    client = wslib.SyncClient(server.url)  # reconnects after 1001, 1011, 1013 ...
+    try:
+        runtime.forget(client)  # stop_all must stop the server only: the client hears it
+        assert wslib.stop_all() == 1
+        client.wait_for(lambda: client.status.state == "closed", timeout=TIMEOUT)
+        assert client.status.code == 1000
+        assert client.status.reason.startswith("stopped")
+    finally:
+        client.stop()

@@ -313,3 +313,18 @@ def test_a_framed_page_never_takes_the_focus_from_the_page_around_it(browser: An
     finally:
         watched.context.close()
         server.stop()
+
+
+def test_after_stop_all_the_page_stays_closed(browser: Any) -> None:
+    """Stop everything closes the page's server with 1000: the page, which the kernel cannot
+    stop, says closed and does not keep trying to reconnect."""
+    server = wslib.start(port=0, name="test-page-stop-all")
+    ann = Watched(browser)
+    try:
+        page = ann.join(server.http_url, "ann")
+        assert wslib.stop_all() == 1
+        # A close the page would retry shows "reconnecting" at once, before any retry.
+        expect(page.locator("#status")).to_have_text("closed (1000)")
+    finally:
+        ann.context.close()
+        server.stop()

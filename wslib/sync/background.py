@@ -19,7 +19,7 @@ import signal
 import threading
 from typing import Any
 
-from ..core.codes import CLOSE_GOING_AWAY, CLOSE_REPLACED
+from ..core.codes import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_REPLACED
 from ..core.lifetime import StopOnExit
 from ..exceptions import PortInUseError
 from ..server.logbook import LogBook
@@ -86,6 +86,15 @@ class BackgroundServer(StopOnExit):
         if _by_key.get(self.key) is self:
             del _by_key[self.key]
         runtime.forget(self)
+
+    def stop_for_good(self) -> None:
+        """Stop with 1000 (closed normally), which no client takes as a cue to come back.
+
+        ``stop_all`` and the Stop button stop servers this way: the learner is done, so a
+        chat page in a frame, which the kernel cannot stop, stays closed instead of trying
+        again every few seconds. ``stop`` says 1001 (going away): a restart may follow.
+        """
+        self.stop(CLOSE_NORMAL, "stopped: everything this notebook ran was stopped")
 
     def restart(self, reason: str = "server restarting") -> None:
         """Stop the server, its clients getting 1001 (going away), and start it on the same port.

@@ -150,7 +150,8 @@ def stop_all() -> int:
 
     The number counts what was still registered: servers from ``start``, panes and clients
     whose connection had not closed for good, throw-away Redis servers. Something that had
-    already stopped by itself is not counted.
+    already stopped by itself is not counted. Servers close their clients with 1000, which
+    no client takes as a cue to reconnect (``BackgroundServer.stop_for_good``).
     """
     with _lock:
         items = list(reversed(_running))
@@ -161,7 +162,13 @@ def _stop_each(items: list[Stoppable]) -> int:
     """Stop and unregister each of ``items``, in order; return how many there were."""
     for item in items:
         try:
-            item.stop()
+            # A server stops for good (1000), so that no client, the browser page included,
+            # keeps trying to come back; everything else stops as it always does.
+            final = getattr(item, "stop_for_good", None)
+            if callable(final):
+                final()
+            else:
+                item.stop()
         except Exception:  # one failure must not keep the others running
             logger.exception("could not stop %r", item)
         forget(item)
