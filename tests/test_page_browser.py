@@ -328,3 +328,21 @@ def test_after_stop_all_the_page_stays_closed(browser: Any) -> None:
     finally:
         ann.context.close()
         server.stop()
+
+
+def test_the_page_fits_a_short_frame_down_to_its_last_line(browser: Any) -> None:
+    """In a window as short as notebook 04's frame (360 px), the joined page shows its last
+    line whole: the message list gives up the room, and nothing scrolls but the list."""
+    server = wslib.start(port=0, name="test-page-short")
+    ann = Watched(browser)
+    try:
+        ann.page.set_viewport_size({"width": 700, "height": 360})
+        page = ann.join(server.http_url, "ann")
+        bottom = page.evaluate(
+            "() => document.getElementById('help').getBoundingClientRect().bottom"
+        )
+        assert 0 < bottom <= 360
+        assert page.evaluate("() => document.documentElement.scrollHeight") <= 360
+    finally:
+        ann.context.close()
+        server.stop()
