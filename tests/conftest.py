@@ -16,6 +16,22 @@ settings.register_profile("wslib", deadline=None)
 settings.load_profile("wslib")
 
 
+@pytest.fixture
+def stop_everything() -> Iterator[None]:
+    """Stop whatever the kit runs before and after a test: servers, clients, processes.
+
+    A module that starts things through the kit's runtime uses it for every test with
+    ``pytestmark = pytest.mark.usefixtures("stop_everything")``.
+    """
+    import wslib  # support and this file load no wslib until a test asks
+
+    wslib.stop_all()
+    try:
+        yield
+    finally:
+        wslib.stop_all()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the module; each test opens its own contexts.

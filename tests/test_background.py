@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import websockets.sync.client
@@ -24,14 +24,7 @@ import wslib
 from wslib.server.ports import ephemeral_range
 from wslib.sync import runtime
 
-
-@pytest.fixture(autouse=True)
-def stop_everything() -> Iterator[None]:
-    """Stop whatever a test left running on the kit's loop."""
-    try:
-        yield
-    finally:
-        wslib.stop_all()
+pytestmark = pytest.mark.usefixtures("stop_everything")
 
 
 def in_running_loop(cell: Callable[[], None]) -> None:
@@ -326,6 +319,7 @@ import threading
 
 import wslib
 from wslib.sync import background
+
 
 class Announcing(threading.Event):
     announced = False

@@ -18,16 +18,10 @@ from support import TIMEOUT, LoopThread, restart_port
 import wslib
 from wslib import Backoff, ChatClient, SyncChatClient
 
+pytestmark = pytest.mark.usefixtures("stop_everything")
+
+
 FAST = Backoff(initial=TIMEOUT / 50, minimum=TIMEOUT / 100, maximum=TIMEOUT / 25)
-
-
-@pytest.fixture(autouse=True)
-def stop_everything() -> Iterator[None]:
-    """Stop every server and blocking client a test started."""
-    try:
-        yield
-    finally:
-        wslib.stop_all()
 
 
 @pytest.fixture

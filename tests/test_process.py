@@ -8,7 +8,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,10 @@ import wslib
 from wslib.exceptions import ServerError
 from wslib.sync import runtime
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and /proc")
-
-
-@pytest.fixture(autouse=True)
-def stop_everything() -> Iterator[None]:
-    """Stop whatever a test left running."""
-    wslib.stop_all()
-    try:
-        yield
-    finally:
-        wslib.stop_all()
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and /proc"),
+    pytest.mark.usefixtures("stop_everything"),
+]
 
 
 def port_of(url: str) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from support import TIMEOUT
 
@@ -12,15 +10,7 @@ from wslib.notebook.panes import ChatPane
 from wslib.notebook.stopper import StopButton, describe_running
 from wslib.sync import runtime
 
-
-@pytest.fixture(autouse=True)
-def stop_everything() -> Iterator[None]:
-    """Stop whatever a test left running on the kit's loop."""
-    wslib.stop_all()
-    try:
-        yield
-    finally:
-        wslib.stop_all()
+pytestmark = pytest.mark.usefixtures("stop_everything")
 
 
 def test_describe_running_counts_each_kind_in_words() -> None:
