@@ -50,6 +50,7 @@ from .admission import ACCEPT_RETRY_GRACE, AcceptErrors, Admission
 from .assets import pages
 from .backplane import Backplane, LocalBackplane
 from .fanout import Fanout, shed_handshake
+from .keepalive import Keepalive
 from .logbook import LogBook
 from .transportlog import ClosedSendWarnings
 
@@ -167,6 +168,7 @@ class Server(AsyncStopOnExit):
         self._closed_sends = ClosedSendWarnings()
         self._active = 0
         self._server: _WsServer | None = None
+        self._keepalive: Keepalive | None = None
         self._relay: Relay[ServerConnection] = Relay()
         self._room: Room | None = None
         self._store: LocalStore | None = None
@@ -262,8 +264,7 @@ class Server(AsyncStopOnExit):
                 compression=None,
                 logger=logger,
                 max_size=(self.limits.max_size, self.limits.max_fragment),
-                ping_interval=self.limits.ping_interval,
-                ping_timeout=self.limits.ping_timeout,
+                ping_interval=None,  # one Keepalive pings them all: no task per connection
                 close_timeout=self.limits.close_timeout,
                 open_timeout=self.limits.open_timeout,
                 ssl=self._ssl,
@@ -283,6 +284,11 @@ class Server(AsyncStopOnExit):
             self._server = None
             await self._close_store()
             raise
+        if self.limits.ping_interval is not None:
+            self._keepalive = Keepalive(
+                self._server, self.limits.ping_interval, self.limits.ping_timeout, self._spawn
+            )
+            self._keepalive.start()
         self._accept_errors = AcceptErrors(asyncio.get_running_loop())
         self._accept_errors.install()
         self._closed_sends.install()
@@ -301,6 +307,9 @@ class Server(AsyncStopOnExit):
         server, self._server = self._server, None
         if server is None:
             return
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None:
+            await keepalive.stop()
         server.close(code=code, reason=reason)
         await server.wait_closed()
         if self._tasks:
