@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import websockets.asyncio.server
 from rawclient import RawClient, frame, until
 from support import TIMEOUT, recv, run_async
 from websockets.asyncio.client import connect
@@ -27,7 +29,15 @@ from websockets.server import ServerProtocol
 import wslib.server.server
 from wslib import Server
 from wslib.core.relay import PEER_PREFIX, Relay
-from wslib.server.fanout import FLUSH_AT, Fanout, frame_bytes, shed_handshake
+from wslib.server.fanout import (
+    FLUSH_AT,
+    DirectConnection,
+    Fanout,
+    frame_bytes,
+    receive_directly,
+    shed_handshake,
+    taken,
+)
 from wslib.teaching.frames import Opcode
 
 # Payload lengths on both sides of the 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
@@ -636,3 +646,119 @@ def test_open_relay_connections_forget_their_handshake_response(
             assert not any(request.headers for request in requests)  # not a copy: emptied
 
     run_async(body())
+
+
+# -- DirectConnection: whole messages straight from the parser, never ahead of queued ones ----
+
+WHOLE_THEN_FRAGMENTED = [
+    frame(Opcode.TEXT, b"1"),
+    frame(Opcode.TEXT, b"2a", fin=False),
+    frame(Opcode.CONT, b"2b"),
+    frame(Opcode.TEXT, b"3"),
+    frame(Opcode.BINARY, b"\x004"),
+]
+
+
+async def _direct_server(
+    on_message: Callable[[ServerConnection], Callable[[str | bytes], bool]],
+    got: list[tuple[str, str | bytes]],
+) -> websockets.asyncio.server.Server:
+    """Serve DirectConnections that give whole messages to ``on_message(connection)``; the
+    handler takes the rest with recv() and notes each message as ("direct"|"recv", it)."""
+
+    def install(connection: ServerConnection, request: Request) -> None:
+        assert receive_directly(connection, on_message(connection))
+
+    async def handler(connection: ServerConnection) -> None:
+        while True:
+            message = await connection.recv()
+            taken(connection)
+            got.append(("recv", message))
+
+    return await websockets.asyncio.server.serve(
+        handler,
+        "127.0.0.1",
+        0,
+        process_request=install,
+        create_connection=DirectConnection,
+        compression=None,
+    )
+
+
+def test_a_whole_message_goes_to_the_callback_and_the_rest_follow_through_recv_in_order() -> None:
+    """A one-frame message skips recv(); a fragmented one goes through recv(), and so does
+    every message after it until the handler has taken it, so the order is the client's."""
+    got: list[tuple[str, str | bytes]] = []
+
+    def direct(connection: ServerConnection) -> Callable[[str | bytes], bool]:
+        return lambda message: bool(got.append(("direct", message))) or True
+
+    async def body() -> None:
+        async with await _direct_server(direct, got) as server:
+            client = await RawClient.connect(server.sockets[0].getsockname()[1])
+            try:
+                await client.send(b"".join(WHOLE_THEN_FRAGMENTED))  # one write: one read
+                await until(lambda: len(got) == 4)
+                await client.send_text("5")  # the queue is empty again: direct once more
+                await until(lambda: len(got) == 5)
+            finally:
+                await client.close()
+
+    run_async(body())
+    assert got == [
+        ("direct", "1"),
+        ("recv", "2a2b"),
+        ("recv", "3"),
+        ("recv", b"\x004"),
+        ("direct", "5"),
+    ]
+
+
+def test_a_declined_message_and_invalid_utf8_go_to_recv() -> None:
+    """A message the callback declines reaches recv() in its place; invalid UTF-8 is left
+    to recv(), which fails the connection with 1007 as websockets always does."""
+    got: list[tuple[str, str | bytes]] = []
+
+    def direct(connection: ServerConnection) -> Callable[[str | bytes], bool]:
+        def on(message: str | bytes) -> bool:
+            if message == "decline me":
+                return False
+            got.append(("direct", message))
+            return True
+
+        return on
+
+    async def body() -> int | None:
+        async with await _direct_server(direct, got) as server:
+            client = await RawClient.connect(server.sockets[0].getsockname()[1])
+            try:
+                await client.send_text("decline me")
+                await until(lambda: len(got) == 1)
+                await client.send_text("ok")
+                await until(lambda: len(got) == 2)
+                await client.send(frame(Opcode.TEXT, b"caf\xc3("))
+                return await client.close_code()
+            finally:
+                await client.close()
+
+    assert run_async(body()) == 1007
+    assert got == [("recv", "decline me"), ("direct", "ok")]
+
+
+def test_the_relay_keeps_each_senders_order_across_whole_and_fragmented_messages() -> None:
+    """Whole and fragmented messages sent in one burst reach another client in order."""
+
+    async def body() -> list[str | bytes]:
+        async with Server(port=0) as server, connect(server.url) as bob:
+            sender = await RawClient.connect(server.port)
+            try:
+                await until(lambda: server.clients == 2)
+                await sender.send(b"".join(WHOLE_THEN_FRAGMENTED * 3))
+                return [await recv(bob) for _ in range(12)]
+            finally:
+                await sender.close()
+
+    assert (
+        run_async(body())
+        == [PEER_PREFIX + "1", PEER_PREFIX + "2a2b", PEER_PREFIX + "3", b"\x004"] * 3
+    )

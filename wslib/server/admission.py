@@ -60,14 +60,16 @@ class Admission:
         self.evicted = 0
         self.refused = 0
 
-    def connection_class(self) -> type[ServerConnection]:
-        """Return a ``ServerConnection`` class that reports to this admission.
+    def connection_class(
+        self, base: type[ServerConnection] = ServerConnection
+    ) -> type[ServerConnection]:
+        """Return a subclass of ``base`` that reports to this admission.
 
         Give it to websockets' ``serve(create_connection=...)``.
         """
         admission = self
 
-        class AdmittedConnection(ServerConnection):
+        class AdmittedConnection(base):  # type: ignore[valid-type,misc]
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 super().connection_made(transport)
                 admission._arrived(self)

@@ -33,9 +33,11 @@ What it relies on, checked by tests/test_fanout.py against websockets' own
 ``connection.protocol.extensions`` and ``connection.transport``. The supported websockets
 versions are pinned in pyproject.toml to those it was tested with.
 
-One more shortcut lives here because it, too, leans on how websockets works inside:
-``shed_handshake`` lets an open relay connection forget its opening handshake's response,
-which websockets would otherwise keep, headers and all, for the connection's whole life.
+Two more shortcuts live here because they, too, lean on how websockets works inside:
+``DirectConnection`` hands a message that arrives whole straight to a callback, without
+websockets' queue and a wake-up of the handler's task; ``shed_handshake`` lets an open
+relay connection forget its opening handshake's response, which websockets would
+otherwise keep, headers and all, for the connection's whole life.
 """
 
 from __future__ import annotations
@@ -47,9 +49,20 @@ from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.frames import Frame, Opcode
-from websockets.protocol import OPEN
+from websockets.protocol import OPEN, Event
 
-__all__ = ["FLUSH_AT", "Fanout", "Group", "frame_bytes", "shed_handshake"]
+__all__ = [
+    "FLUSH_AT",
+    "DirectConnection",
+    "Fanout",
+    "Group",
+    "OnMessage",
+    "direct_receiver",
+    "frame_bytes",
+    "receive_directly",
+    "shed_handshake",
+    "taken",
+]
 
 logger = logging.getLogger("wslib.fanout")
 
@@ -423,3 +436,74 @@ def shed_handshake(connection: ServerConnection) -> None:
     request = connection.request
     if request is not None and request.headers:
         request.headers.clear()
+
+
+OnMessage = Callable[[str | bytes], bool]
+"""Given a message that arrived whole: handle it and return True, or return False to leave
+it to ``recv()``."""
+
+
+class DirectConnection(ServerConnection):
+    """A ``ServerConnection`` that can hand whole messages straight to a callback.
+
+    websockets gives every message to the handler through a queue (its ``Assembler``) and
+    a wake-up of the handler's task: per message a future, a task step, and flow control
+    that pauses and resumes reading. For a relay, which only passes messages on, that is a
+    large part of what a small message costs. After ``receive_directly(connection, on)``, a
+    message that arrives in one frame (the usual case) goes from websockets' parser to
+    ``on`` within the call that read it from the socket.
+
+    Everything else takes websockets' own path, so ``recv()`` returns it: a fragmented
+    message, text that is not valid UTF-8 (``recv()`` then fails the connection with 1007,
+    as always), a message ``on`` declines, and any message that arrives while one of those
+    is still waiting for ``recv()``, so that a direct message never overtakes a queued one.
+    The handler must call ``taken(connection)`` for each message ``recv()`` gives it.
+    """
+
+    _on_message: OnMessage | None = None
+    _queued = 0  # messages put in websockets' queue and not yet taken from recv()
+
+    def process_event(self, event: Event) -> None:
+        on_message = self._on_message
+        if on_message is None or not isinstance(event, Frame):
+            super().process_event(event)
+            return
+        opcode = event.opcode
+        if self._queued == 0 and event.fin and (opcode is Opcode.TEXT or opcode is Opcode.BINARY):
+            data = event.data
+            message: str | bytes | None
+            if opcode is Opcode.BINARY:
+                message = data if type(data) is bytes else bytes(data)
+            else:
+                try:
+                    message = str(data, "utf-8")
+                except UnicodeDecodeError:
+                    message = None  # recv() will meet it and fail the connection with 1007
+            if message is not None and on_message(message):
+                return
+        super().process_event(event)
+        if event.fin and opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._queued += 1
+
+
+def receive_directly(connection: ServerConnection, on_message: OnMessage) -> bool:
+    """Hand ``connection``'s whole messages to ``on_message`` from now on, if it can.
+
+    Returns:
+        Whether it will: only a ``DirectConnection`` can (give ``serve()`` that class).
+    """
+    if not isinstance(connection, DirectConnection):
+        return False
+    connection._on_message = on_message
+    return True
+
+
+def direct_receiver(connection: ServerConnection) -> OnMessage | None:
+    """Return what ``receive_directly`` gave ``connection``, or ``None``."""
+    return connection._on_message if isinstance(connection, DirectConnection) else None
+
+
+def taken(connection: ServerConnection) -> None:
+    """Note that the handler took one message from ``connection.recv()``."""
+    if isinstance(connection, DirectConnection) and connection._queued:
+        connection._queued -= 1

@@ -49,7 +49,14 @@ from . import flowtap
 from .admission import ACCEPT_RETRY_GRACE, AcceptErrors, Admission
 from .assets import pages
 from .backplane import Backplane, LocalBackplane
-from .fanout import Fanout, shed_handshake
+from .fanout import (
+    DirectConnection,
+    Fanout,
+    direct_receiver,
+    receive_directly,
+    shed_handshake,
+    taken,
+)
 from .keepalive import Keepalive
 from .logbook import LogBook
 from .transportlog import ClosedSendWarnings
@@ -84,6 +91,32 @@ class _Targets:
 
     def __init__(self, members: list[ServerConnection]) -> None:
         self.members = members
+
+
+class _Inlet:
+    """One relay client's way in: its rate limit, and whether it was refused for speed."""
+
+    __slots__ = ("connection", "limiter", "refused", "server")
+
+    def __init__(self, server: Server, connection: ServerConnection) -> None:
+        self.server = server
+        self.connection = connection
+        self.limiter = _limiter(server.limits.relay_rate)
+        self.refused = False
+
+    @staticmethod
+    def of(connection: ServerConnection) -> _Inlet | None:
+        """Return the inlet that ``receive_directly`` was given for ``connection``, if any."""
+        inlet = direct_receiver(connection)
+        return inlet if isinstance(inlet, _Inlet) else None
+
+    def __call__(self, message: str | bytes) -> bool:
+        """Relay a message that came straight from websockets' parser; decline it if the
+        flow is recording (``recv()`` then brings it to the handler, in order)."""
+        if self.server._flow is not None:
+            return False
+        self.server._relay_message(self, message)
+        return True
 
 
 class Server(AsyncStopOnExit):
@@ -260,7 +293,7 @@ class Server(AsyncStopOnExit):
                 self.host,
                 self.port,
                 process_request=self._process_request,
-                create_connection=self._admission.connection_class(),
+                create_connection=self._admission.connection_class(DirectConnection),
                 compression=None,
                 logger=logger,
                 max_size=(self.limits.max_size, self.limits.max_fragment),
@@ -354,6 +387,11 @@ class Server(AsyncStopOnExit):
         )
         answer = gate.answer(request.path, request.headers, state)
         if answer is None:
+            if self._relays(request.path) and not self._linked:
+                # From its first message on, a relay client's whole messages skip
+                # websockets' queue and the handler's wake-up (wslib.server.fanout).
+                inlet = _Inlet(self, connection)
+                receive_directly(connection, inlet)
             return None
         if answer.warning is not None:
             logger.warning("%s", answer.warning)
@@ -363,6 +401,11 @@ class Server(AsyncStopOnExit):
             del response.headers["Content-Type"], response.headers["Content-Length"]
             return response
         return _with_type(response, answer.content_type)
+
+    def _relays(self, path: str) -> bool:
+        """Return whether a WebSocket on ``path`` gets the article's relay."""
+        route = classify(path, "websocket")
+        return route is not Route.CHAT and self._handler is None and self.mode == "relay"
 
     async def _dispatch(self, connection: ServerConnection) -> None:
         route = classify(connection.request.path, "websocket")  # type: ignore[union-attr]
@@ -390,37 +433,49 @@ class Server(AsyncStopOnExit):
     async def _serve_relay(self, connection: ServerConnection) -> None:
         self._relay.join(connection)
         shed_handshake(connection)  # 1.6 kB of every idle connection, never read again
-        limiter = _limiter(self.limits.relay_rate)
+        inlet = _Inlet.of(connection) or _Inlet(self, connection)
         try:
             while True:
-                # recv() rather than `async for`: the iterator is one more object (0.5 kB
-                # with its awaitable) that every idle connection would hold.
+                # Only what the inlet could not take directly comes this way (see
+                # _process_request), in order. recv() rather than `async for`: the iterator
+                # is one more object (0.5 kB with its awaitable) every idle client would hold.
                 try:
                     message = await connection.recv()
                 except ConnectionClosedOK:
                     return
-                if limiter is not None and not limiter.allow(time.monotonic()):
-                    await self._refuse_rate(connection)
-                    return
-                if self._flow is None:
-                    # Every member but the sender (Relay.receive's rule), sent as a group:
-                    # a turn's messages are joined once for all of them.
-                    payload = relayed(message)
-                    self.log.write(log_line(message))
-                    self._fanout.publish(
-                        self._relay, payload, sender=connection, limit=self.limits.write_limit
-                    )
-                else:  # the flow records whom each message reached: one list per message
-                    delivery = self._relay.receive(connection, message)
-                    payload = delivery.payload
-                    self.log.write(delivery.log_line)
-                    slow = self._send(delivery.recipients, payload)
-                    sent = flowtap.written(delivery.recipients, slow)
-                    self._flow.relayed(self, connection, sent, message, hop=self._linked)
-                if self._linked:  # a private backplane links this server alone
+                taken(connection)
+                payload = self._relay_message(inlet, message)
+                if payload is not None and self._linked:  # a private backplane links none
                     await self.backplane.relay(self, payload)
         finally:
             self.log.write(self._relay.leave(connection))
+
+    def _relay_message(self, inlet: _Inlet, message: str | bytes) -> str | bytes | None:
+        """Relay one message from ``inlet``'s client; return the payload sent, if any."""
+        if inlet.refused:
+            return None  # closing with 1008: what it sent before it saw that is dropped
+        connection = inlet.connection
+        if inlet.limiter is not None and not inlet.limiter.allow(time.monotonic()):
+            inlet.refused = True
+            logger.warning("closed %s: over the message rate limit", _peer(connection))
+            self._spawn(connection.close(CLOSE_POLICY_VIOLATION, "too many messages; slow down"))
+            return None
+        if self._flow is None:
+            # Every member but the sender (Relay.receive's rule), sent as a group: a turn's
+            # messages are joined once for all of them.
+            payload = relayed(message)
+            self.log.write(log_line(message))
+            self._fanout.publish(
+                self._relay, payload, sender=connection, limit=self.limits.write_limit
+            )
+            return payload
+        # The flow records whom each message reached: one list per message.
+        delivery = self._relay.receive(connection, message)
+        self.log.write(delivery.log_line)
+        slow = self._send(delivery.recipients, delivery.payload)
+        sent = flowtap.written(delivery.recipients, slow)
+        self._flow.relayed(self, connection, sent, message, hop=self._linked)
+        return delivery.payload
 
     async def _serve_echo(self, connection: ServerConnection) -> None:
         try:
