@@ -186,3 +186,18 @@ def test_serve_raises_its_open_file_limit_where_allowed() -> None:
             pytest.skip("no /proc here to read the limit back")
         row = next(r for r in limits.read_text().splitlines() if r.startswith("Max open files"))
         assert int(row.split()[3]) == wanted
+
+
+@pytest.mark.parametrize(
+    ("limit", "counts"),
+    [
+        (1 << 20, [1000, 10_000, 50_000]),
+        (20_000, [1000, 10_000, 19_000, 50_000]),
+        (10_500, [1000, 10_000, 50_000]),
+    ],
+)
+def test_the_largest_count_that_fits_under_the_open_file_limit_is_measured_too(
+    limit: int, counts: list[int]
+) -> None:
+    """Where 50,000 connections cannot run, the most whole thousands that fit are added."""
+    assert [count for count, _ in run.connection_counts(limit)] == counts
