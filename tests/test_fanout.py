@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.frames import Frame as WsFrame
 from websockets.http11 import Request
 from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
@@ -120,6 +121,22 @@ def test_fan_out_writes_the_same_bytes_as_broadcast(kind: str, size: int) -> Non
         assert len(our_transport.chunks) == 1
 
     run_async(body())
+
+
+@pytest.mark.parametrize("kind", ["text", "binary"])
+def test_frame_bytes_are_websockets_own_for_every_short_length_first_time_and_after(
+    kind: str,
+) -> None:
+    """Short frames, whose header is kept once made, stay byte for byte websockets' own."""
+    for size in range(130):
+        message: str | bytes = (
+            "é" * (size // 2) + "x" * (size % 2) if kind == "text" else b"\x01" * size
+        )
+        payload = message.encode() if isinstance(message, str) else message
+        opcode = Opcode.TEXT if kind == "text" else Opcode.BINARY
+        expected = WsFrame(opcode, payload).serialize(mask=False, extensions=[])
+        assert frame_bytes(message) == expected  # maybe the first of its length
+        assert frame_bytes(message) == expected  # with the header kept
 
 
 def test_fan_out_frames_a_message_once_for_all_recipients() -> None:

@@ -83,11 +83,27 @@ class Group(Protocol):
         """The members now, in a stable order."""
 
 
+# The header websockets writes before a short payload, by opcode and length: a server's
+# frame header depends on nothing else, so each is serialized once (see frame_bytes).
+_SHORT = 126  # payloads shorter than this have a 2-byte header (RFC 6455 §5.2)
+_headers: dict[tuple[Opcode, int], bytes] = {}
+
+
 def frame_bytes(message: str | bytes) -> bytes:
     """Return the unmasked, unfragmented frame a server sends for ``message``."""
     if isinstance(message, str):
-        return Frame(Opcode.TEXT, message.encode()).serialize(mask=False, extensions=[])
-    return Frame(Opcode.BINARY, message).serialize(mask=False, extensions=[])
+        opcode, payload = Opcode.TEXT, message.encode()
+    else:
+        opcode, payload = Opcode.BINARY, message
+    size = len(payload)
+    if size < _SHORT:
+        header = _headers.get((opcode, size))
+        if header is not None:
+            return header + payload
+    data = Frame(opcode, payload).serialize(mask=False, extensions=[])
+    if size < _SHORT:
+        _headers[opcode, size] = data[: len(data) - size]
+    return data
 
 
 class _Held:
