@@ -10,6 +10,7 @@ a change in websockets that breaks the shortcut fails here first.
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -779,3 +780,101 @@ def test_the_relay_keeps_each_senders_order_across_whole_and_fragmented_messages
         run_async(body())
         == [PEER_PREFIX + "1", PEER_PREFIX + "2a2b", PEER_PREFIX + "3", b"\x004"] * 3
     )
+
+
+# -- shed_queues: lists where websockets keeps deques that are almost always empty ------------
+
+
+def _holding_server(
+    handler: Callable[[ServerConnection], Any],
+) -> Server:
+    """Return a server whose every connection goes to ``handler``."""
+    return Server(port=0, handler=handler)
+
+
+def test_shed_frame_queues_keep_order_through_bursts_and_an_interrupted_read() -> None:
+    """With its queues shed, a connection reads a burst and a fragmented message in order,
+    also after a read that was cancelled between fragments (websockets puts them back)."""
+    got: list[str | bytes] = []
+    interrupted = asyncio.Event()
+
+    async def handler(connection: ServerConnection) -> None:
+        assert type(connection.recv_messages.frames.queue) is not collections.deque
+        assert type(connection.drain_waiters) is list
+        with pytest.raises(TimeoutError):  # two of three fragments in: cancelled mid-message
+            await asyncio.wait_for(connection.recv(), TIMEOUT / 8)
+        interrupted.set()
+        while len(got) < 31:
+            got.append(await connection.recv())
+        await connection.send("done")
+
+    async def body() -> None:
+        async with _holding_server(handler) as server:
+            client = await RawClient.connect(server.port)
+            try:
+                await client.send(
+                    frame(Opcode.TEXT, b"a", fin=False) + frame(Opcode.CONT, b"b", fin=False)
+                )
+                await asyncio.wait_for(interrupted.wait(), TIMEOUT)
+                burst = b"".join(frame(Opcode.TEXT, f"m{i}".encode()) for i in range(30))
+                await client.send(frame(Opcode.CONT, b"c") + burst)
+                reply = await client.read_frame()
+                assert reply is not None
+                assert reply.payload == b"done"
+            finally:
+                await client.close()
+        assert got == ["abc", *(f"m{i}" for i in range(30))]
+
+    run_async(body())
+
+
+def test_a_shed_connection_waits_for_a_slow_reader_and_then_sends_everything() -> None:
+    """A send that must wait for a client that stopped reading waits, then resumes in full."""
+    chunk = "x" * 60_000
+    opened: list[ServerConnection] = []
+    sent: list[int] = [0]
+    stop = asyncio.Event()
+
+    async def handler(connection: ServerConnection) -> None:
+        opened.append(connection)
+        while not stop.is_set():  # until a send has had to wait for the reader
+            await connection.send(chunk)
+            sent[0] += 1
+        await connection.send("done")
+
+    async def body() -> None:
+        async with _holding_server(handler) as server:
+            client = await RawClient.connect(server.port, rcvbuf=4096)
+            client.transport.pause_reading()
+            try:
+                await until(lambda: bool(opened and opened[0].drain_waiters), 4 * TIMEOUT)
+                stop.set()
+                client.transport.resume_reading()
+                payloads = []
+                while (received := await client.read_frame()) is not None:
+                    payloads.append(received.payload)
+                    if received.payload == b"done":
+                        break
+                assert payloads == [chunk.encode()] * sent[0] + [b"done"]
+            finally:
+                await client.close()
+
+    run_async(body())
+
+
+def test_an_open_connection_drops_its_finished_handshake_future() -> None:
+    """Once open, a connection no longer holds ``request_rcvd``; its frame queue is a list."""
+
+    async def body() -> None:
+        opened: list[ServerConnection] = []
+
+        async def handler(connection: ServerConnection) -> None:
+            opened.append(connection)
+            await connection.wait_closed()
+
+        async with _holding_server(handler) as server, connect(server.url):
+            await until(lambda: len(opened) == 1)
+            assert opened[0].request_rcvd is None
+            assert opened[0].recv_messages.frames.queue == []
+
+    run_async(body())

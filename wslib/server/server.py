@@ -55,6 +55,7 @@ from .fanout import (
     direct_receiver,
     receive_directly,
     shed_handshake,
+    shed_queues,
     taken,
 )
 from .keepalive import Keepalive
@@ -409,6 +410,7 @@ class Server(AsyncStopOnExit):
 
     async def _dispatch(self, connection: ServerConnection) -> None:
         route = classify(connection.request.path, "websocket")  # type: ignore[union-attr]
+        shed_queues(connection)  # 1.6 kB of every idle connection, almost always empty
         self._active += 1
         if self._flow is not None:
             flowtap.opened(self._flow, self, connection)
