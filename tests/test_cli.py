@@ -102,16 +102,16 @@ def stdin_at_its_end() -> Iterator[None]:
         os.close(read_end)
 
 
-def test_serve_tunes_the_garbage_collector_while_it_serves_and_restores_it(
+def test_serve_freezes_start_ups_objects_while_it_serves_and_unfreezes_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """While ``serve`` runs, start-up's objects are frozen and the collector's thresholds raised."""
+    """While ``serve`` runs, start-up's objects are frozen; when it returns, they are not."""
     seen: list[tuple[tuple[int, int, int], int]] = []
-    tune = cli._collector_for_serving
+    freeze = cli._collector_for_serving
 
     @contextlib.contextmanager
     def watched() -> Iterator[None]:
-        with tune():
+        with freeze():
             seen.append((gc.get_threshold(), gc.get_freeze_count()))
             yield
 
@@ -121,13 +121,13 @@ def test_serve_tunes_the_garbage_collector_while_it_serves_and_restores_it(
         assert cli.main(["serve", "--port", "0", "--until-stdin-closes"]) == 0
     assert len(seen) == 1
     thresholds, frozen = seen[0]
-    assert thresholds == cli.SERVE_GC_THRESHOLDS
+    assert thresholds == before[0]
     assert frozen > before[1]
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
 
 
-def test_the_collector_still_frees_cycles_by_itself_while_tuned_for_serving() -> None:
-    """Under the serving thresholds, a garbage cycle is freed with no explicit collection."""
+def test_the_collector_still_frees_cycles_by_itself_while_serving() -> None:
+    """With start-up's objects frozen, a new garbage cycle is freed with no explicit collection."""
 
     class Cycle:
         def __init__(self) -> None:
@@ -138,7 +138,7 @@ def test_the_collector_still_frees_cycles_by_itself_while_tuned_for_serving() ->
         gone = weakref.ref(cycle)
         del cycle
         assert gone() is not None  # only the collector can free it
-        young = [[] for _ in range(2 * cli.SERVE_GC_THRESHOLDS[0])]  # new tracked objects
+        young = [[] for _ in range(2 * gc.get_threshold()[0])]  # new tracked objects
         assert gone() is None
         del young
 

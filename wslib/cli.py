@@ -50,10 +50,6 @@ __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger("wslib")
 
-#: The cyclic garbage collector's thresholds while ``serve`` runs (CPython's are 700, 10,
-#: 10): see ``_collector_for_serving``.
-SERVE_GC_THRESHOLDS = (10_000, 3, 20)
-
 
 def _port(text: str) -> int:
     try:
@@ -315,36 +311,30 @@ async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
 
 @contextlib.contextmanager
 def _collector_for_serving() -> Iterator[None]:
-    """Keep the cyclic garbage collector from stalling a long-running server; restore it after.
+    """Keep start-up's objects out of the garbage collector's full passes while serving.
 
-    Each open connection holds about 15 objects that the collector tracks, and a full
-    collection walks every one of them while the event loop waits: at 10,000 connections
-    one took 260 ms. While connections keep arriving, CPython makes one each time the
-    long-lived objects have grown by a quarter (7 while 10,000 opened: 0.85 s of CPU, and
-    young collections 0.3 s more). So, while the server runs:
+    A full collection walks every object the collector tracks while the event loop waits,
+    and CPython makes one each time the long-lived objects have grown by a quarter (7 times
+    while 10,000 connections open; at 10,000 one took 260 ms). About 25,000 of those
+    objects come from start-up (modules, the server) and live as long as the process:
+    collect once, then ``gc.freeze()`` them, and no later pass walks them again (at 1,000
+    idle relay connections that is 25,000 of 42,000 tracked objects).
 
-    1. Collect once, then ``gc.freeze()``: what start-up made (modules, the server) goes
-       to a generation no collection walks again.
-    2. Raise the thresholds to ``SERVE_GC_THRESHOLDS``: a young collection after 10,000
-       new objects rather than 700, the middle one every 3 of those and a full one
-       considered only every 20 middle ones (and still only once the long-lived objects
-       grew by a quarter). Cycles are still found and freed, so memory stays bounded;
-       while 10,000 connections opened the collector then made no full pass, used 0.19 s
-       of CPU and paused the loop for 14 ms at most.
+    The thresholds stay CPython's. Raising them to (10000, 3, 20) left out every full pass
+    while 10,000 connections opened, but with connections opening and closing (5 rounds of
+    5,000) the server's memory doubled and the one full pass that came took 0.75 s: a
+    closed connection's objects form cycles that only a full pass frees.
 
     Only the command line does this: the collector is the whole process's, and a ``Server``
-    in a notebook shares its process with the kernel and the learner's code. Objects
+    in a notebook shares its process with the kernel and the learner's code. Objects that
     another caller froze before stay frozen.
     """
-    thresholds = gc.get_threshold()
     frozen_before = gc.get_freeze_count()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*SERVE_GC_THRESHOLDS)
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
         if not frozen_before:
             gc.unfreeze()
 
