@@ -143,6 +143,18 @@ def test_the_collector_still_frees_cycles_by_itself_while_serving() -> None:
         del young
 
 
+def test_full_collections_wait_while_connections_keep_arriving() -> None:
+    """The third threshold is out of reach while the count grows by a step, CPython's after."""
+    normal = (700, 10, 10)
+    ramps = cli._Ramps(normal, step=50)
+    held = ramps.thresholds(60)  # 60 new connections since the last look: a ramp
+    assert held[:2] == normal[:2]
+    assert held[2] > 1_000_000
+    assert ramps.thresholds(100) == normal  # 40 more: not a ramp
+    assert ramps.thresholds(150) == held  # 50 more: a ramp again
+    assert ramps.thresholds(20) == normal  # connections closing: the full pass may come
+
+
 def test_port_environment_variable_sets_the_default_port(monkeypatch: pytest.MonkeyPatch) -> None:
     """PORT sets the default port of serve and echo, and --port still overrides it."""
     monkeypatch.setenv("PORT", "9123")

@@ -50,6 +50,13 @@ __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger("wslib")
 
+#: How often ``serve`` looks whether connections are arriving in numbers (seconds).
+RAMP_CHECK = 0.5
+#: How many new connections between two looks make a ramp, in which full collections wait.
+RAMP_STEP = 50
+# A third threshold that middle-generation collections never reach: no full pass.
+_HELD = 1 << 30
+
 
 def _port(text: str) -> int:
     try:
@@ -297,10 +304,13 @@ async def _serve(args: argparse.Namespace, stdout: LineWriter) -> int:
     if args.until_stdin_closes:
         _stop_at_end_of_stdin(stop, replaced)
     with _collector_for_serving():
+        ramps = _Ramps(gc.get_threshold())
+        watcher = asyncio.create_task(_hold_full_collections_in_ramps(server, ramps))
         stdout.write(server.url + "\n")  # the first line, through the same writer as the log
         try:
             await stop.wait()
         finally:  # also on Ctrl-C, which cancels this task: clients still get 1001
+            watcher.cancel()
             if replaced.is_set():
                 await server.stop(CLOSE_REPLACED, "replaced by a new server")
             else:
@@ -320,23 +330,60 @@ def _collector_for_serving() -> Iterator[None]:
     collect once, then ``gc.freeze()`` them, and no later pass walks them again (at 1,000
     idle relay connections that is 25,000 of 42,000 tracked objects).
 
-    The thresholds stay CPython's. Raising them to (10000, 3, 20) left out every full pass
-    while 10,000 connections opened, but with connections opening and closing (5 rounds of
-    5,000) the server's memory doubled and the one full pass that came took 0.75 s: a
-    closed connection's objects form cycles that only a full pass frees.
+    Outside a ramp of new connections (see ``_Ramps``) the thresholds stay CPython's, and
+    they are CPython's again when the server stops.
 
     Only the command line does this: the collector is the whole process's, and a ``Server``
     in a notebook shares its process with the kernel and the learner's code. Objects that
     another caller froze before stay frozen.
     """
+    thresholds = gc.get_threshold()
     frozen_before = gc.get_freeze_count()
     gc.collect()
     gc.freeze()
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)  # a ramp may have held full passes back
         if not frozen_before:
             gc.unfreeze()
+
+
+class _Ramps:
+    """Choose the collector's thresholds from the connection count: no full pass in a ramp.
+
+    While connections keep arriving, CPython makes a full collection each time the
+    long-lived objects have grown by a quarter: 7 while 10,000 connections open, each
+    walking all of them while the loop waits (0.85 s of CPU in all). A ramp's new objects
+    are live connections, so those passes find little garbage. So while the count grows
+    by ``step`` or more between two looks, the third threshold is set out of reach; once
+    it does not, CPython's thresholds come back, and the full pass that follows frees what
+    closed connections left in cycles (raising the thresholds for good doubled the memory
+    of a server whose connections kept opening and closing).
+
+    Args:
+        normal: The thresholds outside a ramp (``gc.get_threshold()`` at start-up).
+        step: How many new connections between two looks make a ramp.
+    """
+
+    def __init__(self, normal: tuple[int, int, int], step: int = RAMP_STEP) -> None:
+        self.normal = normal
+        self.step = step
+        self._last = 0
+
+    def thresholds(self, clients: int) -> tuple[int, int, int]:
+        """Return the thresholds to use now that ``clients`` connections are open."""
+        ramping = clients - self._last >= self.step
+        self._last = clients
+        young, middle, _ = self.normal
+        return (young, middle, _HELD) if ramping else self.normal
+
+
+async def _hold_full_collections_in_ramps(server: Server, ramps: _Ramps) -> None:
+    """Every ``RAMP_CHECK`` seconds, set the collector's thresholds as ``ramps`` says."""
+    while True:
+        await asyncio.sleep(RAMP_CHECK)
+        gc.set_threshold(*ramps.thresholds(server.clients))
 
 
 def _stop_at_end_of_stdin(stop: asyncio.Event, replaced: threading.Event) -> None:
