@@ -878,3 +878,27 @@ def test_an_open_connection_drops_its_finished_handshake_future() -> None:
             assert opened[0].recv_messages.frames.queue == []
 
     run_async(body())
+
+
+def test_an_idle_relay_client_that_sends_many_fragments_is_read_to_the_end() -> None:
+    """Fragments enough to pause reading, sent to an idle relay connection (its handler
+    waiting outside recv()), are taken as they come: the message completes and is relayed."""
+    count = 40  # well past websockets' default queue of 16 frames
+
+    async def body() -> str:
+        async with Server(port=0) as server, connect(server.url) as bob:
+            sender = await RawClient.connect(server.port)
+            try:
+                await until(lambda: server.clients == 2)
+                first = [frame(Opcode.TEXT, b"f", fin=False)]
+                more = [frame(Opcode.CONT, b"f", fin=False)] * (count - 2)
+                await sender.send(b"".join([*first, *more, frame(Opcode.PING, b"seen?")]))
+                pong = await sender.read_frame()  # the server has parsed every fragment
+                assert pong is not None
+                assert pong.payload == b"seen?"
+                await sender.send(frame(Opcode.CONT, b"f"))  # read only if reading resumed
+                return str(await recv(bob))
+            finally:
+                await sender.close()
+
+    assert run_async(body()) == PEER_PREFIX + "f" * count

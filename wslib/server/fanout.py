@@ -45,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.frames import Frame, Opcode
@@ -60,6 +60,7 @@ __all__ = [
     "direct_receiver",
     "frame_bytes",
     "receive_directly",
+    "recv_ready",
     "shed_handshake",
     "shed_queues",
     "taken",
@@ -475,10 +476,19 @@ class DirectConnection(ServerConnection):
     as always), a message ``on`` declines, and any message that arrives while one of those
     is still waiting for ``recv()``, so that a direct message never overtakes a queued one.
     The handler must call ``taken(connection)`` for each message ``recv()`` gives it.
+    Between two, it may await ``recv_ready(connection)`` rather than sit in ``recv()``:
+    an idle connection then holds one future instead of ``recv()``'s chain of coroutines.
     """
 
-    _on_message: OnMessage | None = None
-    _queued = 0  # messages put in websockets' queue and not yet taken from recv()
+    # Slots, set in __init__: attributes added to a websockets object's __dict__ later, or
+    # in different orders, can cost each connection a dict of its own (kB, not bytes).
+    __slots__ = ("_on_message", "_queued", "_ready")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_message: OnMessage | None = None
+        self._queued = 0  # messages put in websockets' queue and not yet taken from recv()
+        self._ready: asyncio.Future[None] | None = None  # what recv_ready() handed out
 
     def process_event(self, event: Event) -> None:
         on_message = self._on_message
@@ -499,8 +509,19 @@ class DirectConnection(ServerConnection):
             if message is not None and on_message(message):
                 return
         super().process_event(event)
-        if event.fin and opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-            self._queued += 1
+        if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            if event.fin:
+                self._queued += 1
+            self._wake()  # any frame, so that recv() takes fragments before reading pauses
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._wake()  # recv() now raises ConnectionClosed
+
+    def _wake(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is not None and not ready.done():
+            ready.set_result(None)
 
 
 def receive_directly(connection: ServerConnection, on_message: OnMessage) -> bool:
@@ -513,6 +534,27 @@ def receive_directly(connection: ServerConnection, on_message: OnMessage) -> boo
         return False
     connection._on_message = on_message
     return True
+
+
+def recv_ready(connection: ServerConnection) -> asyncio.Future[None] | None:
+    """Return a future done once ``connection.recv()`` has something, or ``None`` if it may
+    have now (a message or a fragment is queued, or the connection is closed): then call
+    ``recv()`` at once.
+
+    For a connection that hands its whole messages to a callback (``receive_directly``),
+    recv() only ever gets what the callback could not take, and an idle one would hold
+    ``recv()``'s coroutines, its queue's and a future, all its life, for nothing.
+    """
+    if not isinstance(connection, DirectConnection) or connection._on_message is None:
+        return None
+    if connection._queued or connection.recv_messages.frames.queue:
+        return None
+    if connection.connection_lost_waiter.done():
+        return None
+    ready = connection._ready
+    if ready is None or ready.done():  # done: cancelled with a handler that awaited it
+        ready = connection._ready = connection.loop.create_future()
+    return ready
 
 
 def direct_receiver(connection: ServerConnection) -> OnMessage | None:

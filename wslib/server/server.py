@@ -54,6 +54,7 @@ from .fanout import (
     Fanout,
     direct_receiver,
     receive_directly,
+    recv_ready,
     shed_handshake,
     shed_queues,
     taken,
@@ -441,6 +442,9 @@ class Server(AsyncStopOnExit):
                 # Only what the inlet could not take directly comes this way (see
                 # _process_request), in order. recv() rather than `async for`: the iterator
                 # is one more object (0.5 kB with its awaitable) every idle client would hold.
+                ready = recv_ready(connection)
+                if ready is not None:
+                    await ready  # an idle client holds this one future, not recv()'s chain
                 try:
                     message = await connection.recv()
                 except ConnectionClosedOK:
