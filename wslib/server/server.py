@@ -409,31 +409,46 @@ class Server(AsyncStopOnExit):
         route = classify(path, "websocket")
         return route is not Route.CHAT and self._handler is None and self.mode == "relay"
 
-    async def _dispatch(self, connection: ServerConnection) -> None:
-        route = classify(connection.request.path, "websocket")  # type: ignore[union-attr]
+    def _dispatch(self, connection: ServerConnection) -> Awaitable[None]:
+        """Return what serves ``connection``; websockets awaits it.
+
+        A plain function, not a coroutine: a relay client, the one a server holds by the
+        thousand, is then served by one coroutine, not two (0.27 kB each).
+        """
+        path = connection.request.path  # type: ignore[union-attr]
         shed_queues(connection)  # 1.6 kB of every idle connection, almost always empty
-        self._active += 1
-        if self._flow is not None:
-            flowtap.opened(self._flow, self, connection)
+        if self._relays(path):
+            return self._serve_relay(connection)
+        return self._serve(connection, classify(path, "websocket"))
+
+    async def _serve(self, connection: ServerConnection, route: Route) -> None:
+        self._opened(connection)
         try:
             if route is Route.CHAT:
                 await self._serve_chat(connection)
             elif self._handler is not None:
                 await self._handler(connection)
-            elif self.mode == "echo":
-                await self._serve_echo(connection)
             else:
-                await self._serve_relay(connection)
+                await self._serve_echo(connection)
         except ConnectionClosed:
             pass  # the peer went away mid-send: nothing to clean up beyond the finally blocks
         finally:
-            self._active -= 1
-            if self._flow is not None:
-                self._spawn(flowtap.closed(self._flow, self, connection))
+            self._closed(connection)
+
+    def _opened(self, connection: ServerConnection) -> None:
+        self._active += 1
+        if self._flow is not None:
+            flowtap.opened(self._flow, self, connection)
+
+    def _closed(self, connection: ServerConnection) -> None:
+        self._active -= 1
+        if self._flow is not None:
+            self._spawn(flowtap.closed(self._flow, self, connection))
 
     # -- the article's relay, and echo -------------------------------------------------
 
     async def _serve_relay(self, connection: ServerConnection) -> None:
+        self._opened(connection)
         self._relay.join(connection)
         shed_handshake(connection)  # 1.6 kB of every idle connection, never read again
         inlet = _Inlet.of(connection) or _Inlet(self, connection)
@@ -453,8 +468,11 @@ class Server(AsyncStopOnExit):
                 payload = self._relay_message(inlet, message)
                 if payload is not None and self._linked:  # a private backplane links none
                     await self.backplane.relay(self, payload)
+        except ConnectionClosed:
+            pass  # the peer went away mid-send: nothing to clean up beyond the finally block
         finally:
             self.log.write(self._relay.leave(connection))
+            self._closed(connection)
 
     def _relay_message(self, inlet: _Inlet, message: str | bytes) -> str | bytes | None:
         """Relay one message from ``inlet``'s client; return the payload sent, if any."""
