@@ -33,11 +33,18 @@ What it relies on, checked by tests/test_fanout.py against websockets' own
 ``connection.protocol.extensions`` and ``connection.transport``. The supported websockets
 versions are pinned in pyproject.toml to those it was tested with.
 
-Two more shortcuts live here because they, too, lean on how websockets works inside:
-``DirectConnection`` hands a message that arrives whole straight to a callback, without
-websockets' queue and a wake-up of the handler's task; ``shed_handshake`` lets an open
-relay connection forget its opening handshake's response, which websockets would
-otherwise keep, headers and all, for the connection's whole life.
+More shortcuts live here because they, too, lean on how websockets works inside:
+
+- ``DirectConnection`` hands a message that arrives whole straight to a callback, without
+  websockets' queue and a wake-up of the handler's task; ``recv_ready`` lets its handler
+  wait on one future instead of inside ``recv()`` (it relies on
+  ``connection.process_event``, ``connection.recv_messages.frames.queue`` and
+  ``connection.connection_lost_waiter``);
+- ``shed_handshake`` lets an open relay connection forget its opening handshake's
+  response, which websockets would otherwise keep, headers and all, for the connection's
+  whole life;
+- ``shed_queues`` gives an open connection lists for the two queues it almost always has
+  empty.
 """
 
 from __future__ import annotations
