@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,7 @@ from wslib.server.fanout import (
     FLUSH_AT,
     DirectConnection,
     Fanout,
+    OnMessage,
     frame_bytes,
     receive_directly,
     shed_handshake,
@@ -678,14 +680,14 @@ WHOLE_THEN_FRAGMENTED = [
 
 
 async def _direct_server(
-    on_message: Callable[[ServerConnection], Callable[[str | bytes], bool]],
+    on_message: OnMessage,
     got: list[tuple[str, str | bytes]],
 ) -> websockets.asyncio.server.Server:
-    """Serve DirectConnections that give whole messages to ``on_message(connection)``; the
-    handler takes the rest with recv() and notes each message as ("direct"|"recv", it)."""
+    """Serve DirectConnections that give whole messages to ``on_message``; the handler
+    takes the rest with recv() and notes each message as ("direct"|"recv", it)."""
 
     def install(connection: ServerConnection, request: Request) -> None:
-        assert receive_directly(connection, on_message(connection))
+        assert receive_directly(connection, on_message)
 
     async def handler(connection: ServerConnection) -> None:
         while True:
@@ -708,8 +710,9 @@ def test_a_whole_message_goes_to_the_callback_and_the_rest_follow_through_recv_i
     every message after it until the handler has taken it, so the order is the client's."""
     got: list[tuple[str, str | bytes]] = []
 
-    def direct(connection: ServerConnection) -> Callable[[str | bytes], bool]:
-        return lambda message: bool(got.append(("direct", message))) or True
+    def direct(connection: ServerConnection, message: str | bytes) -> bool:
+        got.append(("direct", message))
+        return True
 
     async def body() -> None:
         async with await _direct_server(direct, got) as server:
@@ -737,14 +740,11 @@ def test_a_declined_message_and_invalid_utf8_go_to_recv() -> None:
     to recv(), which fails the connection with 1007 as websockets always does."""
     got: list[tuple[str, str | bytes]] = []
 
-    def direct(connection: ServerConnection) -> Callable[[str | bytes], bool]:
-        def on(message: str | bytes) -> bool:
-            if message == "decline me":
-                return False
-            got.append(("direct", message))
-            return True
-
-        return on
+    def direct(connection: ServerConnection, message: str | bytes) -> bool:
+        if message == "decline me":
+            return False
+        got.append(("direct", message))
+        return True
 
     async def body() -> int | None:
         async with await _direct_server(direct, got) as server:
@@ -902,3 +902,30 @@ def test_an_idle_relay_client_that_sends_many_fragments_is_read_to_the_end() -> 
                 await sender.close()
 
     assert run_async(body()) == PEER_PREFIX + "f" * count
+
+
+def test_a_direct_connections_log_records_still_name_their_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """websockets' records about a DirectConnection carry its ``websocket`` field, as with
+    websockets' own logger, though no dict per connection keeps it."""
+    caplog.set_level(logging.ERROR, logger="websockets")
+    opened: list[ServerConnection] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        opened.append(connection)
+        raise RuntimeError("this handler fails on purpose")
+
+    async def body() -> None:
+        async with (
+            await websockets.asyncio.server.serve(
+                handler, "127.0.0.1", 0, create_connection=DirectConnection
+            ) as server,
+            connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/") as client,
+        ):
+            await client.wait_closed()
+
+    run_async(body())
+    (record,) = [r for r in caplog.records if r.getMessage() == "connection handler failed"]
+    assert record.websocket.id == opened[0].id  # type: ignore[attr-defined]
+    assert opened[0].logger.extra is None  # nothing kept: made for each record

@@ -96,14 +96,17 @@ class _Targets:
 
 
 class _Inlet:
-    """One relay client's way in: its rate limit, and whether it was refused for speed."""
+    """A relay client's way in: its rate limit, and whether it was refused for speed.
 
-    __slots__ = ("connection", "limiter", "refused", "server")
+    With no rate limit (the default) a server's clients share one inlet, which is never
+    refused: an idle client then holds nothing of its own for it.
+    """
 
-    def __init__(self, server: Server, connection: ServerConnection) -> None:
+    __slots__ = ("limiter", "refused", "server")
+
+    def __init__(self, server: Server, limiter: RateLimiter | None) -> None:
         self.server = server
-        self.connection = connection
-        self.limiter = _limiter(server.limits.relay_rate)
+        self.limiter = limiter
         self.refused = False
 
     @staticmethod
@@ -112,12 +115,12 @@ class _Inlet:
         inlet = direct_receiver(connection)
         return inlet if isinstance(inlet, _Inlet) else None
 
-    def __call__(self, message: str | bytes) -> bool:
+    def __call__(self, connection: ServerConnection, message: str | bytes) -> bool:
         """Relay a message that came straight from websockets' parser; decline it if the
         flow is recording (``recv()`` then brings it to the handler, in order)."""
         if self.server._flow is not None:
             return False
-        self.server._relay_message(self, message)
+        self.server._relay_message(self, connection, message)
         return True
 
 
@@ -217,6 +220,7 @@ class Server(AsyncStopOnExit):
         self._dropping: set[ServerConnection] = set()
         # This server's frames held until the end of a loop turn: its own, on its own loop.
         self._fanout = Fanout(on_slow=self._slow)
+        self._shared_inlet = _Inlet(self, None)  # every relay client's, with no rate limit
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -392,8 +396,7 @@ class Server(AsyncStopOnExit):
             if self._relays(request.path) and not self._linked:
                 # From its first message on, a relay client's whole messages skip
                 # websockets' queue and the handler's wake-up (wslib.server.fanout).
-                inlet = _Inlet(self, connection)
-                receive_directly(connection, inlet)
+                receive_directly(connection, self._inlet())
             return None
         if answer.warning is not None:
             logger.warning("%s", answer.warning)
@@ -451,7 +454,7 @@ class Server(AsyncStopOnExit):
         self._opened(connection)
         self._relay.join(connection)
         shed_handshake(connection)  # 1.6 kB of every idle connection, never read again
-        inlet = _Inlet.of(connection) or _Inlet(self, connection)
+        inlet = _Inlet.of(connection) or self._inlet()
         try:
             while True:
                 # Only what the inlet could not take directly comes this way (see
@@ -465,7 +468,7 @@ class Server(AsyncStopOnExit):
                 except ConnectionClosedOK:
                     return
                 taken(connection)
-                payload = self._relay_message(inlet, message)
+                payload = self._relay_message(inlet, connection, message)
                 if payload is not None and self._linked:  # a private backplane links none
                     await self.backplane.relay(self, payload)
         except ConnectionClosed:
@@ -474,11 +477,18 @@ class Server(AsyncStopOnExit):
             self.log.write(self._relay.leave(connection))
             self._closed(connection)
 
-    def _relay_message(self, inlet: _Inlet, message: str | bytes) -> str | bytes | None:
-        """Relay one message from ``inlet``'s client; return the payload sent, if any."""
+    def _inlet(self) -> _Inlet:
+        """Return the way in for a new relay client: the shared one, or its own with a limit."""
+        if self.limits.relay_rate is None:
+            return self._shared_inlet
+        return _Inlet(self, _limiter(self.limits.relay_rate))
+
+    def _relay_message(
+        self, inlet: _Inlet, connection: ServerConnection, message: str | bytes
+    ) -> str | bytes | None:
+        """Relay one message from ``connection``; return the payload sent, if any."""
         if inlet.refused:
             return None  # closing with 1008: what it sent before it saw that is dropped
-        connection = inlet.connection
         if inlet.limiter is not None and not inlet.limiter.allow(time.monotonic()):
             inlet.refused = True
             logger.warning("closed %s: over the message rate limit", _peer(connection))
