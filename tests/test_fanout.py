@@ -42,6 +42,7 @@ from wslib.server.fanout import (
     shed_handshake,
     taken,
 )
+from wslib.server.logbook import LogBook
 from wslib.teaching.frames import Opcode
 
 # Payload lengths on both sides of the 7-bit, 16-bit and 64-bit length forms (RFC 6455 §5.2).
@@ -929,3 +930,32 @@ def test_a_direct_connections_log_records_still_name_their_connection(
     (record,) = [r for r in caplog.records if r.getMessage() == "connection handler failed"]
     assert record.websocket.id == opened[0].id  # type: ignore[attr-defined]
     assert opened[0].logger.extra is None  # nothing kept: made for each record
+
+
+def test_a_failing_relay_step_closes_that_client_with_1011_and_the_others_carry_on() -> None:
+    """If relaying a message raises (here a log listener), the sender is closed with 1011
+    as websockets closes any failing handler, not aborted; the server keeps relaying."""
+    log = LogBook()
+
+    def listener(line: str) -> None:
+        if "boom" in line:
+            raise RuntimeError("a listener that fails on purpose")
+
+    log.subscribe(listener)
+
+    async def body() -> tuple[int | None, str]:
+        async with (
+            Server(port=0, log=log) as server,
+            connect(server.url) as alice,
+            connect(server.url) as bob,
+            connect(server.url) as carol,
+        ):
+            await until(lambda: server.clients == 3)
+            await alice.send("boom")
+            await alice.wait_closed()
+            await bob.send("still here?")
+            return alice.close_code, str(await recv(carol))
+
+    code, got = run_async(body())
+    assert code == 1011
+    assert got == PEER_PREFIX + "still here?"

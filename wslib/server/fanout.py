@@ -542,13 +542,23 @@ class DirectConnection(ServerConnection):
                     message = str(data, "utf-8")
                 except UnicodeDecodeError:
                     message = None  # recv() will meet it and fail the connection with 1007
-            if message is not None and on_message(self, message):
+            if message is not None and self._hand_over(on_message, message):
                 return
         super().process_event(event)
         if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             if event.fin:
                 self._queued += 1
             self._wake()  # any frame, so that recv() takes fragments before reading pauses
+
+    def _hand_over(self, on_message: OnMessage, message: str | bytes) -> bool:
+        """Give ``message`` to ``on_message``; if that raises, leave the message to
+        ``recv()``, so that the handler meets the failure and websockets closes the
+        connection with 1011 as for any failing handler (here, inside the call that read
+        the socket, asyncio would abort the connection instead)."""
+        try:
+            return on_message(self, message)
+        except Exception:
+            return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
