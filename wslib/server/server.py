@@ -491,8 +491,7 @@ class Server(AsyncStopOnExit):
             return None  # closing with 1008: what it sent before it saw that is dropped
         if inlet.limiter is not None and not inlet.limiter.allow(time.monotonic()):
             inlet.refused = True
-            logger.warning("closed %s: over the message rate limit", _peer(connection))
-            self._spawn(connection.close(CLOSE_POLICY_VIOLATION, "too many messages; slow down"))
+            self._close_for_speed(connection)
             return None
         if self._flow is None:
             # Every member but the sender (Relay.receive's rule), sent as a group: a turn's
@@ -623,9 +622,13 @@ class Server(AsyncStopOnExit):
         finally:
             self._dropping.discard(connection)
 
-    async def _refuse_rate(self, connection: ServerConnection) -> None:
+    def _close_for_speed(self, connection: ServerConnection) -> None:
+        """Close ``connection`` with 1008: it sent faster than its rate limit allows."""
         logger.warning("closed %s: over the message rate limit", _peer(connection))
         self._spawn(connection.close(CLOSE_POLICY_VIOLATION, "too many messages; slow down"))
+
+    async def _refuse_rate(self, connection: ServerConnection) -> None:
+        self._close_for_speed(connection)
         # Keep reading, and dropping, what the client sent before it saw the close frame:
         # with websockets' queue full, reading pauses and the client's answer to the close
         # frame would sit unread until close_timeout ran out.
