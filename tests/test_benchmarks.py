@@ -9,10 +9,12 @@ open-file limit, so those are tested here too.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import (
@@ -27,6 +29,7 @@ from support import (
     spawn,
 )
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
 
 from wslib import cli
 
@@ -201,3 +204,42 @@ def test_the_largest_count_that_fits_under_the_open_file_limit_is_measured_too(
 ) -> None:
     """Where 50,000 connections cannot run, the most whole thousands that fit are added."""
     assert [count for count, _ in run.connection_counts(limit)] == counts
+
+
+def test_each_connections_run_takes_fresh_loopback_addresses() -> None:
+    """Two connections runs never share source addresses, nor use 127.0.0.x."""
+    first, second = run.source_net(), run.source_net()
+    assert first != second
+    assert all(net.startswith("127.0.") and net != "127.0.0" for net in (first, second))
+
+
+@pytest.mark.node
+def test_the_load_generator_connects_from_the_source_net_it_is_given() -> None:
+    """`loadgen.js --source-net NET --sources 2` opens every connection from NET.1 or NET.2."""
+    require("node", "the load generator runs on Node.js")
+    seen: list[str] = []
+
+    async def body() -> None:
+        async def handler(connection: Any) -> None:
+            seen.append(connection.remote_address[0])
+            await connection.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            proc = await asyncio.create_subprocess_exec(
+                "node", str(run.LOADGEN), "--url", f"ws://127.0.0.1:{port}/",
+                "--mode", "connections", "--receivers", "4", "--sources", "2",
+                "--source-net", "127.0.77", "--timeout", str(4 * TIMEOUT),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                assert proc.stdout is not None
+                opened = await asyncio.wait_for(proc.stdout.readline(), 4 * TIMEOUT)
+                assert opened.startswith(b'{"event":"open"'), opened
+            finally:
+                proc.kill()
+                await proc.wait()
+
+    run_async(body())
+    assert len(seen) == 4
+    assert set(seen) == {"127.0.77.1", "127.0.77.2"}

@@ -12,8 +12,9 @@
 //                send C x --rate messages per second for --duration seconds, each one
 //                relayed to the C - 1 others; latency of every delivery.
 //   connections  open --receivers idle connections (from --sources loopback addresses,
-//                127.0.0.1, .2, ...), print an "open" line, wait for a line on stdin,
-//                check one message reaches them all, close.
+//                127.0.0.1, .2, ..., or NET.1, NET.2, ... with --source-net NET), print an
+//                "open" line, wait for a line on stdin, check one message reaches them
+//                all, close.
 // Every receiver must get every message in order (per sender); no sender may get its own.
 'use strict';
 
@@ -34,9 +35,10 @@ function parseArgs(argv) {
   const opts = {
     url: '', mode: 'fanout', receivers: 10, messages: 1000, window: 64,
     rate: 1000, duration: 5, concurrency: 64, timeout: 120, clients: 100, sources: 1,
+    sourceNet: '',
   };
   for (let i = 0; i < argv.length; i += 2) {
-    const name = argv[i].replace(/^--/, '');
+    const name = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
     if (!(name in opts) || i + 1 >= argv.length) throw new Error(`bad argument: ${argv[i]}`);
     opts[name] = typeof opts[name] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
   }
@@ -59,13 +61,20 @@ function fail(message) {
   finish({ ok: false, error: message }, 1);
 }
 
+/** The loopback address connection `i` comes from, or undefined: the kernel's choice. */
+function sourceAddress(opts, i) {
+  const host = 1 + (i % opts.sources);
+  if (opts.sourceNet) return `${opts.sourceNet}.${host}`;
+  return opts.sources > 1 ? `127.0.0.${host}` : undefined;
+}
+
 async function openMany(count, opts, makeHandler) {
   const conns = new Array(count);
   let next = 0;
   const worker = async () => {
     while (next < count) {
       const i = next++;
-      const localAddress = opts.sources > 1 ? `127.0.0.${1 + (i % opts.sources)}` : undefined;
+      const localAddress = sourceAddress(opts, i);
       const onError = (err) => fail(`conn ${i}: ${err.message}`);
       conns[i] = await connect(opts.url, makeHandler(i), onError, localAddress);
     }
