@@ -94,7 +94,10 @@ def details(case: Case, variant: str) -> str:
             f"{m('first_p50_ms')} ms, p99 {m('first_p99_ms')} ms; last delivery at "
             f"{m('elapsed_s')} s; {cpu}{bound(case, variant)}"
         )
-    return f"open {m('open_s')} s, RSS {m('rss_mb')} MB, one broadcast to all {m('broadcast_s')} s"
+    return (
+        f"open {m('open_s')} s (server CPU {m('open_cpu_us')} µs per connection), "
+        f"RSS {m('rss_mb')} MB, one broadcast to all {m('broadcast_s')} s"
+    )
 
 
 def table(done: list[Case]) -> str:

@@ -160,9 +160,10 @@ def connections(count: int, sources: int = 1) -> Callable[[Server], dict[str, fl
             "sources": sources,
             "source-net": source_net(),
         }
+        cpu = server.cpu_seconds()
         proc = loadgen(server.url, 150, mode="connections", **options)
         try:
-            return idle(server, proc, before, count)
+            return idle(server, proc, before, count, cpu)
         finally:
             if proc.poll() is None:  # an error left it waiting: stop it
                 proc.kill()
@@ -203,11 +204,18 @@ def source_net() -> str:
         raise Unsupported("more than 255 connections runs in one process") from None
 
 
-def idle(server: Server, proc: subprocess.Popen[str], before: int, count: int) -> dict[str, float]:
-    """Read the server's memory while the load generator holds its connections open."""
+def idle(
+    server: Server, proc: subprocess.Popen[str], before: int, count: int, cpu: float
+) -> dict[str, float]:
+    """Read the server's memory while the load generator holds its connections open.
+
+    ``cpu`` is the server's CPU seconds before the load generator started: what it used
+    from then until every connection was open is reported per connection (``open_cpu_us``).
+    """
     assert proc.stdout is not None
     assert proc.stdin is not None
     opened = proc.stdout.readline()  # bounded by the load generator's own timeout
+    open_cpu = server.cpu_seconds() - cpu
     if not opened.startswith('{"event":"open"'):
         return finish(proc, 10)  # raises with the load generator's error
     time.sleep(0.5)  # let the server finish its per-connection bookkeeping
@@ -216,6 +224,7 @@ def idle(server: Server, proc: subprocess.Popen[str], before: int, count: int) -
     proc.stdin.flush()
     result = finish(proc, 100)
     result["open_s"] = float(json.loads(opened)["open_s"])
+    result["open_cpu_us"] = open_cpu / count * 1e6
     result["kb_per_conn"] = (after - before) * 1.024 / count  # KiB -> kB
     result["rss_mb"] = after * 1.024 / 1000
     return result
