@@ -14,7 +14,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from wslib import Server
-from wslib.core.access import host_port, is_loopback, resolve_token, token_matches, with_token
+from wslib.core import access
+from wslib.core.access import (
+    host_allowed,
+    host_port,
+    is_loopback,
+    resolve_token,
+    token_matches,
+    with_token,
+)
 
 # -- the rules, without sockets -----------------------------------------------------------
 
@@ -222,6 +230,34 @@ def test_loopback_names_and_listed_hosts_are_answered() -> None:
 def test_host_port_reads_the_port_a_host_header_names(host: str, port: int | None) -> None:
     """``host_port`` gives the port after the name or bracketed address, or ``None``."""
     assert host_port(host) == port
+
+
+def test_a_remembered_verdict_never_lets_a_foreign_host_through() -> None:
+    """Once loopback names and a listed name were answered (and remembered), a foreign
+    name at the server's port is still refused, and each verdict holds only for the
+    allow-list and port it was made for."""
+    for _ in range(2):  # the second round is answered from the cache
+        assert host_allowed("127.0.0.1:8080", (), 8080)
+        assert host_allowed("localhost:8080", (), 8080)
+        assert host_allowed("chat.test:8080", ("chat.test",), 8080)
+        assert not host_allowed("evil.example:8080", (), 8080)
+        assert not host_allowed("chat.test:8080", (), 8080)  # not listed on this server
+        assert not host_allowed("chat.test:8080", ["other.test"], 8080)
+        assert host_allowed("evil.example:8080", (), 9000)  # another port: a proxy in front
+        assert not host_allowed("evil.example:9000", (), 9000)
+        assert not host_allowed("127.0.0.1.evil.example:8080", (), 8080)
+
+
+def test_hostile_names_cannot_grow_the_host_cache() -> None:
+    """A client sending a new Host each time is refused each time, and the verdicts kept
+    stay within the cache's bound while loopback names are still answered."""
+    bound = access._host_verdict.cache_info().maxsize
+    assert bound is not None
+    for i in range(3 * bound):
+        assert not host_allowed(f"evil{i}.example:8080", (), 8080)
+    assert access._host_verdict.cache_info().currsize <= bound
+    assert host_allowed("127.0.0.1:8080", (), 8080)
+    assert not host_allowed("evil0.example:8080", (), 8080)
 
 
 def test_a_server_beyond_loopback_checks_no_host() -> None:

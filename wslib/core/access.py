@@ -14,6 +14,7 @@ Server does when it is not allowed remote access (``ServerApp.local_hostnames``)
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import secrets
@@ -100,6 +101,17 @@ def host_allowed(
     """
     if host is None or allowed is None or "*" in allowed:
         return True
+    return _host_verdict(host, tuple(allowed), port)
+
+
+# Every request asks, and a server is asked about very few distinct Host values (its own
+# name at its own port), so the verdicts are kept: parsing the name as an IP address was
+# most of a request's cost in the gate. The cache is bounded: a client sending a new name
+# each time only evicts old verdicts, which are then worked out again. The verdict depends
+# on nothing but the arguments, so a cache shared by servers on other threads is safe
+# (functools.lru_cache is thread-safe), as page_policy's in wslib.core.gate.
+@functools.lru_cache(maxsize=256)
+def _host_verdict(host: str, allowed: tuple[str, ...], port: int | None) -> bool:
     name = host_name(host)
     if name in LOCAL_HOSTNAMES or name in {host_name(extra) for extra in allowed}:
         return True
