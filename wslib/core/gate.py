@@ -94,7 +94,9 @@ class HeaderLookup(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: the server makes one for every request, and a frozen dataclass's __init__
+# takes three times as long (object.__setattr__ for each field). The gate only reads it.
+@dataclass(slots=True)
 class State:
     """What the gate needs to know about the server as a request arrives.
 
@@ -168,8 +170,11 @@ def answer(target: str, headers: HeaderLookup, state: State) -> Answer | None:
     Returns:
         The answer to send, or ``None`` to let the WebSocket handshake proceed.
     """
+    host: str | None = None
     try:
         reply = _decide(target, headers, state)
+        if reply is None:
+            return None
         host = headers.get("Host")
     except MultipleValuesError as exc:  # e.g. two Origin headers: ambiguous, so refuse
         reply = Answer(
@@ -177,9 +182,6 @@ def answer(target: str, headers: HeaderLookup, state: State) -> Answer | None:
             f"Repeated header: {exc}\n",
             warning=f"refused a request with a repeated {printable(str(exc))} header",
         )
-        host = None
-    if reply is None:
-        return None
     page = reply.content_type == PAGE_CONTENT_TYPE
     policy = page_policy(reply.body) + "; " if page and page_policy(reply.body) else ""
     policy += f"frame-ancestors {frame_ancestors(host, state.hosts)}"
@@ -290,11 +292,8 @@ def _decide(target: str, headers: HeaderLookup, state: State) -> Answer | None:
             "This server needs its access token (?token=...).\n",
             warning="refused a WebSocket without the access token",
         )
-    # Read Host even without an Origin: a repeated one must still get its 400.
     origin = headers.get("Origin")
-    if not origin_allowed(
-        origin, headers.get("Host"), headers.get("X-Forwarded-Host"), state.origins
-    ):
+    if not origin_allowed(origin, host, headers.get("X-Forwarded-Host"), state.origins):
         return Answer(
             403,
             "This origin may not connect to this server.\n",
