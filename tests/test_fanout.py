@@ -27,6 +27,7 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WsFrame
 from websockets.http11 import Request
 from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
+from websockets.protocol import Protocol as SansIOProtocol
 from websockets.server import ServerProtocol
 
 import wslib.server.server
@@ -638,16 +639,19 @@ def test_a_relayed_message_arrives_as_one_unmasked_frame_on_the_wire(size: int) 
 def test_open_relay_connections_forget_their_handshake_response(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The server drops each relay connection's handshake but the request's path, and relays."""
+    """The server drops each relay connection's handshake (the request's parser too) but the
+    request's path, and relays."""
     shed: list[ServerConnection] = []
     statuses: list[int | None] = []  # each response's status, read before it is shed
-    requests: list[Request] = []  # each request as websockets parsed it (its parser keeps it)
+    requests: list[Request] = []  # each request as websockets parsed it
+    parsers: list[object] = []  # the code of each parser that runs on after the shedding
 
     def spy(connection: ServerConnection) -> None:
         statuses.append(connection.response.status_code if connection.response else None)
         assert connection.request is not None
         requests.append(connection.request)
         shed_handshake(connection)
+        parsers.append(connection.protocol.parser.gi_code)  # type: ignore[attr-defined]
         shed.append(connection)
 
     monkeypatch.setattr(wslib.server.server, "shed_handshake", spy)
@@ -665,6 +669,69 @@ def test_open_relay_connections_forget_their_handshake_response(
                 assert not shed_connection.request.headers
             assert requests
             assert not any(request.headers for request in requests)  # not a copy: emptied
+            assert parsers == [SansIOProtocol.parse.__code__] * 2  # not the request's
+
+    run_async(body())
+
+
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def _opened_protocol() -> ServerConnection:
+    """Return a stub connection whose protocol parsed a real opening request and accepted it."""
+    conn, _ = connection(state=CONNECTING)
+    protocol = conn.protocol
+    protocol.receive_data(HANDSHAKE)
+    (request,) = protocol.events_received()
+    assert isinstance(request, Request)
+    conn.request = request
+    protocol.send_response(protocol.accept(request))
+    assert protocol.state is OPEN
+    return conn
+
+
+def _frames(conn: ServerConnection) -> list[tuple[int, bytes]]:
+    return [(int(e.opcode), bytes(e.data)) for e in conn.protocol.events_received()]
+
+
+def test_an_idle_open_connection_drops_the_generator_that_parsed_its_request() -> None:
+    """With nothing half read, the frame parser is swapped for a fresh one (the request's
+    generator is let go), and frames, fragments and the close frame parse as before."""
+
+    async def body() -> None:
+        conn = _opened_protocol()
+        protocol = conn.protocol
+        shed_handshake(conn)
+        assert protocol.parser.gi_code is SansIOProtocol.parse.__code__  # type: ignore[attr-defined]
+        protocol.receive_data(frame(Opcode.TEXT, b"hi") + frame(Opcode.TEXT, b"a", fin=False))
+        protocol.receive_data(frame(Opcode.CONT, b"b") + frame(Opcode.BINARY, b"\x00"))
+        assert _frames(conn) == [(1, b"hi"), (1, b"a"), (0, b"b"), (2, b"\x00")]
+        protocol.receive_data(frame(Opcode.CLOSE, b"\x03\xe8"))
+        assert protocol.state is CLOSING
+        assert protocol.close_rcvd is not None
+        assert protocol.close_rcvd.code == 1000
+
+    run_async(body())
+
+
+def test_a_half_read_frame_keeps_the_parser_that_is_reading_it() -> None:
+    """If the handshake's bytes were followed by part of a frame, the parser stays, and the
+    frame completes when the rest arrives."""
+
+    async def body() -> None:
+        conn = _opened_protocol()
+        protocol = conn.protocol
+        whole = frame(Opcode.TEXT, b"split across reads")
+        protocol.receive_data(whole[:6])  # the header and the mask key, taken from the buffer
+        assert not protocol.reader.buffer
+        before = protocol.parser
+        shed_handshake(conn)
+        assert protocol.parser is before
+        protocol.receive_data(whole[6:])
+        assert _frames(conn) == [(1, b"split across reads")]
 
     run_async(body())
 
