@@ -13,7 +13,7 @@ import asyncio
 import collections
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -39,6 +39,7 @@ from wslib.server.fanout import (
     Fanout,
     OnMessage,
     frame_bytes,
+    handle_directly,
     receive_directly,
     shed_handshake,
     taken,
@@ -747,12 +748,36 @@ WHOLE_THEN_FRAGMENTED = [
 ]
 
 
+class Recorder:
+    """A ``DirectHandler`` that notes what ``recv()`` gave as ("recv", it), and each finish."""
+
+    def __init__(self, got: list[tuple[str, str | bytes]]) -> None:
+        self.got = got
+        self.finished: list[ServerConnection] = []
+        self.fail_on: str | None = None  # take() raises on this message
+
+    async def take(self, connection: ServerConnection, message: str | bytes) -> None:
+        if message == self.fail_on:
+            raise RuntimeError("this handler fails on purpose")
+        self.got.append(("recv", message))
+
+    def finish(self, connection: ServerConnection) -> None:
+        self.finished.append(connection)
+
+
+# Two ways to serve a DirectConnection: a coroutine of one's own, or handle_directly().
+STYLES = ["coroutine", "handle_directly"]
+
+
 async def _direct_server(
     on_message: OnMessage,
     got: list[tuple[str, str | bytes]],
+    style: str = "coroutine",
+    recorder: Recorder | None = None,
 ) -> websockets.asyncio.server.Server:
-    """Serve DirectConnections that give whole messages to ``on_message``; the handler
-    takes the rest with recv() and notes each message as ("direct"|"recv", it)."""
+    """Serve DirectConnections that give whole messages to ``on_message``; the rest is
+    taken from recv() (by a coroutine, or by ``handle_directly`` with ``recorder``) and
+    noted as ("direct"|"recv", it)."""
 
     def install(connection: ServerConnection, request: Request) -> None:
         assert receive_directly(connection, on_message)
@@ -763,8 +788,13 @@ async def _direct_server(
             taken(connection)
             got.append(("recv", message))
 
+    def direct_handler(connection: ServerConnection) -> Awaitable[None]:
+        done = handle_directly(connection, recorder or Recorder(got))
+        assert done is not None
+        return done
+
     return await websockets.asyncio.server.serve(
-        handler,
+        handler if style == "coroutine" else direct_handler,  # type: ignore[arg-type]
         "127.0.0.1",
         0,
         process_request=install,
@@ -773,7 +803,10 @@ async def _direct_server(
     )
 
 
-def test_a_whole_message_goes_to_the_callback_and_the_rest_follow_through_recv_in_order() -> None:
+@pytest.mark.parametrize("style", STYLES)
+def test_a_whole_message_goes_to_the_callback_and_the_rest_follow_through_recv_in_order(
+    style: str,
+) -> None:
     """A one-frame message skips recv(); a fragmented one goes through recv(), and so does
     every message after it until the handler has taken it, so the order is the client's."""
     got: list[tuple[str, str | bytes]] = []
@@ -783,7 +816,7 @@ def test_a_whole_message_goes_to_the_callback_and_the_rest_follow_through_recv_i
         return True
 
     async def body() -> None:
-        async with await _direct_server(direct, got) as server:
+        async with await _direct_server(direct, got, style) as server:
             client = await RawClient.connect(server.sockets[0].getsockname()[1])
             try:
                 await client.send(b"".join(WHOLE_THEN_FRAGMENTED))  # one write: one read
@@ -803,7 +836,8 @@ def test_a_whole_message_goes_to_the_callback_and_the_rest_follow_through_recv_i
     ]
 
 
-def test_a_declined_message_and_invalid_utf8_go_to_recv() -> None:
+@pytest.mark.parametrize("style", STYLES)
+def test_a_declined_message_and_invalid_utf8_go_to_recv(style: str) -> None:
     """A message the callback declines reaches recv() in its place; invalid UTF-8 is left
     to recv(), which fails the connection with 1007 as websockets always does."""
     got: list[tuple[str, str | bytes]] = []
@@ -815,7 +849,7 @@ def test_a_declined_message_and_invalid_utf8_go_to_recv() -> None:
         return True
 
     async def body() -> int | None:
-        async with await _direct_server(direct, got) as server:
+        async with await _direct_server(direct, got, style) as server:
             client = await RawClient.connect(server.sockets[0].getsockname()[1])
             try:
                 await client.send_text("decline me")
@@ -829,6 +863,90 @@ def test_a_declined_message_and_invalid_utf8_go_to_recv() -> None:
 
     assert run_async(body()) == 1007
     assert got == [("recv", "decline me"), ("direct", "ok")]
+
+
+def _decline(connection: ServerConnection, message: str | bytes) -> bool:
+    return False  # everything goes through recv(), to the DirectHandler
+
+
+def test_a_directly_handled_connection_finishes_once_when_the_client_closes() -> None:
+    """handle_directly's future ends once the client closed and everything queued was
+    taken: ``finish`` runs once, and the client gets a clean 1000."""
+    got: list[tuple[str, str | bytes]] = []
+    recorder = Recorder(got)
+
+    async def body() -> int | None:
+        async with await _direct_server(_decline, got, "handle_directly", recorder) as server:
+            client = await RawClient.connect(server.sockets[0].getsockname()[1])
+            try:
+                await client.send(frame(Opcode.TEXT, b"last") + frame(Opcode.CLOSE, b"\x03\xe8"))
+                code = await client.close_code()
+                await client.close()  # the TCP connection ends: the server's is lost
+                await until(lambda: len(recorder.finished) == 1)
+                await until(lambda: not server.handler_tasks)
+                return code
+            finally:
+                await client.close()
+
+    assert run_async(body()) == 1000
+    assert got == [("recv", "last")]
+    assert len(recorder.finished) == 1
+
+
+def test_a_directly_handled_connection_whose_take_raises_is_closed_with_1011() -> None:
+    """If ``take`` raises, ``finish`` runs once and websockets closes that client with
+    1011, as for any failing handler."""
+    got: list[tuple[str, str | bytes]] = []
+    recorder = Recorder(got)
+    recorder.fail_on = "boom"
+
+    async def body() -> int | None:
+        async with await _direct_server(_decline, got, "handle_directly", recorder) as server:
+            client = await RawClient.connect(server.sockets[0].getsockname()[1])
+            try:
+                await client.send_text("fine")
+                await client.send_text("boom")
+                code = await client.close_code()
+                await client.close()
+                await until(lambda: not server.handler_tasks)
+                return code
+            finally:
+                await client.close()
+
+    assert run_async(body()) == 1011
+    assert got == [("recv", "fine")]
+    assert len(recorder.finished) == 1
+
+
+def test_cancelling_a_directly_handled_connections_task_cancels_none_of_websockets_futures() -> (
+    None
+):
+    """Cancelling the task that awaits handle_directly's future cancels that future only:
+    websockets still closes the connection, and ``finish`` runs once it is lost."""
+    got: list[tuple[str, str | bytes]] = []
+    recorder = Recorder(got)
+
+    async def body() -> tuple[bool, int | None]:
+        async with await _direct_server(_decline, got, "handle_directly", recorder) as server:
+            client = await RawClient.connect(server.sockets[0].getsockname()[1])
+            try:
+                await client.send_text("before")
+                await until(lambda: len(got) == 1)
+                (task,) = server.handler_tasks
+                (connection,) = server.connections
+                task.cancel()
+                code = await client.close_code()
+                await client.close()
+                await until(lambda: len(recorder.finished) == 1)
+                await asyncio.wait([task], timeout=TIMEOUT)
+                return connection.connection_lost_waiter.cancelled(), code
+            finally:
+                await client.close()
+
+    lost_waiter_cancelled, code = run_async(body())
+    assert not lost_waiter_cancelled
+    assert code == 1011  # websockets closes a handler that did not return as failed
+    assert len(recorder.finished) == 1
 
 
 def test_the_relay_keeps_each_senders_order_across_whole_and_fragmented_messages() -> None:

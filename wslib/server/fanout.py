@@ -36,8 +36,8 @@ versions are pinned in pyproject.toml to those it was tested with.
 More shortcuts live here because they, too, lean on how websockets works inside:
 
 - ``DirectConnection`` hands a message that arrives whole straight to a callback, without
-  websockets' queue and a wake-up of the handler's task; ``recv_ready`` lets its handler
-  wait on one future instead of inside ``recv()`` (it relies on
+  websockets' queue and a wake-up of the handler's task; ``handle_directly`` serves it
+  with one future instead of a coroutine that waits in ``recv()`` (it relies on
   ``connection.process_event``, ``connection.recv_messages.frames.queue`` and
   ``connection.connection_lost_waiter``);
 - ``shed_handshake`` lets an open relay connection forget its opening handshake's
@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN, Event
 from websockets.protocol import Protocol as SansIOProtocol
@@ -64,13 +65,14 @@ from websockets.streams import StreamReader
 __all__ = [
     "FLUSH_AT",
     "DirectConnection",
+    "DirectHandler",
     "Fanout",
     "Group",
     "OnMessage",
     "direct_receiver",
     "frame_bytes",
+    "handle_directly",
     "receive_directly",
-    "recv_ready",
     "shed_handshake",
     "shed_queues",
     "taken",
@@ -535,14 +537,14 @@ class DirectConnection(ServerConnection):
     message, text that is not valid UTF-8 (``recv()`` then fails the connection with 1007,
     as always), a message ``on`` declines, and any message that arrives while one of those
     is still waiting for ``recv()``, so that a direct message never overtakes a queued one.
-    The handler must call ``taken(connection)`` for each message ``recv()`` gives it.
-    Between two, it may await ``recv_ready(connection)`` rather than sit in ``recv()``:
-    an idle connection then holds one future instead of ``recv()``'s chain of coroutines.
+    A handler of its own must call ``taken(connection)`` for each message ``recv()`` gives
+    it; or ``handle_directly`` serves the connection with no coroutine at all: an idle
+    connection then holds one future instead of a handler's and ``recv()``'s coroutines.
     """
 
     # Slots, set in __init__: attributes added to a websockets object's __dict__ later, or
     # in different orders, can cost each connection a dict of its own (kB, not bytes).
-    __slots__ = ("_on_message", "_queued", "_ready")
+    __slots__ = ("_done", "_draining", "_handler", "_on_message", "_queued")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -557,7 +559,9 @@ class DirectConnection(ServerConnection):
             self.protocol.logger = self.logger = lean
         self._on_message: OnMessage | None = None
         self._queued = 0  # messages put in websockets' queue and not yet taken from recv()
-        self._ready: asyncio.Future[None] | None = None  # what recv_ready() handed out
+        self._handler: DirectHandler | None = None  # see handle_directly()
+        self._done: asyncio.Future[None] | None = None  # what websockets awaits as the handler
+        self._draining: asyncio.Task[None] | None = None  # taking what recv() has, if it runs
 
     def process_event(self, event: Event) -> None:
         on_message = self._on_message
@@ -595,12 +599,50 @@ class DirectConnection(ServerConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        self._wake()  # recv() now raises ConnectionClosed
+        self._wake()  # recv() now gives what is queued, then raises ConnectionClosed
 
     def _wake(self) -> None:
-        ready, self._ready = self._ready, None
-        if ready is not None and not ready.done():
-            ready.set_result(None)
+        """Start taking what ``recv()`` has, unless that runs already or no one serves it."""
+        if self._done is not None and self._draining is None:
+            self._draining = self.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Take from ``recv()`` until it has nothing more: hand each message to the handler;
+        once the connection is closed (or the handler fails), finish it."""
+        handler = self._handler
+        assert handler is not None
+        failure: Exception | None = None
+        try:
+            while self._queued or self.recv_messages.frames.queue or self._lost():
+                try:
+                    message = await self.recv()
+                except ConnectionClosed:
+                    break
+                taken(self)
+                await handler.take(self, message)
+        except Exception as exc:  # the handler failed: websockets closes with 1011
+            failure = exc
+        finally:
+            self._draining = None
+        if failure is not None or self._lost():
+            self._finish(failure)
+
+    def _lost(self) -> bool:
+        return self.connection_lost_waiter.done()
+
+    def _finish(self, failure: Exception | None) -> None:
+        """Let the handler finish the connection, then end what websockets awaits."""
+        done, handler = self._done, self._handler
+        if done is None or handler is None:
+            return  # finished already
+        self._done = None
+        handler.finish(self)
+        if done.done():
+            return  # cancelled with the task that awaited it
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
 
 
 def receive_directly(connection: ServerConnection, on_message: OnMessage) -> bool:
@@ -615,25 +657,43 @@ def receive_directly(connection: ServerConnection, on_message: OnMessage) -> boo
     return True
 
 
-def recv_ready(connection: ServerConnection) -> asyncio.Future[None] | None:
-    """Return a future done once ``connection.recv()`` has something, or ``None`` if it may
-    have now (a message or a fragment is queued, or the connection is closed): then call
-    ``recv()`` at once.
+class DirectHandler(Protocol):
+    """What serves a connection whose whole messages go to a callback, without a coroutine
+    of its own (see ``handle_directly``)."""
+
+    async def take(self, connection: ServerConnection, message: str | bytes) -> None:
+        """Handle a message that ``recv()`` gave, in order with the direct ones."""
+
+    def finish(self, connection: ServerConnection) -> None:
+        """Clean up once the connection is closed or ``take`` raised; called once."""
+
+
+def handle_directly(
+    connection: ServerConnection, handler: DirectHandler
+) -> asyncio.Future[None] | None:
+    """Return what websockets may await as ``connection``'s handler, or ``None`` if it cannot.
 
     For a connection that hands its whole messages to a callback (``receive_directly``),
-    recv() only ever gets what the callback could not take, and an idle one would hold
-    ``recv()``'s coroutines, its queue's and a future, all its life, for nothing.
+    ``recv()`` only ever gets what the callback could not take, so an idle one needs no
+    coroutine waiting on it. It gets a future instead, done when the connection is closed
+    (or failed, when ``handler.take`` raised: websockets then closes it with 1011). Steps:
+
+    1. whatever ``recv()`` can give (a declined or fragmented message) goes, in order, to
+       ``handler.take``, in a task that runs only while there is something to take;
+    2. once the connection is closed and ``recv()`` has given everything, or
+       ``handler.take`` raised, ``handler.finish`` runs, then the future ends;
+    3. if the task awaiting the future is cancelled, the future alone is cancelled (never
+       one of websockets'), and ``handler.finish`` runs when the connection is lost.
     """
     if not isinstance(connection, DirectConnection) or connection._on_message is None:
         return None
-    if connection._queued or connection.recv_messages.frames.queue:
-        return None
-    if connection.connection_lost_waiter.done():
-        return None
-    ready = connection._ready
-    if ready is None or ready.done():  # done: cancelled with a handler that awaited it
-        ready = connection._ready = connection.loop.create_future()
-    return ready
+    if connection._done is not None:
+        raise RuntimeError("the connection is already handled")
+    connection._handler = handler
+    done = connection._done = connection.loop.create_future()
+    if connection._queued or connection.recv_messages.frames.queue or connection._lost():
+        connection._wake()  # it came before the handler did
+    return done
 
 
 def direct_receiver(connection: ServerConnection) -> OnMessage | None:

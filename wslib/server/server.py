@@ -53,11 +53,10 @@ from .fanout import (
     DirectConnection,
     Fanout,
     direct_receiver,
+    handle_directly,
     receive_directly,
-    recv_ready,
     shed_handshake,
     shed_queues,
-    taken,
 )
 from .keepalive import Keepalive
 from .logbook import LogBook
@@ -117,11 +116,24 @@ class _Inlet:
 
     def __call__(self, connection: ServerConnection, message: str | bytes) -> bool:
         """Relay a message that came straight from websockets' parser; decline it if the
-        flow is recording (``recv()`` then brings it to the handler, in order)."""
+        flow is recording (``recv()`` then brings it to ``take``, in order)."""
         if self.server._flow is not None:
             return False
         self.server._relay_message(self, connection, message)
         return True
+
+    async def take(self, connection: ServerConnection, message: str | bytes) -> None:
+        """Relay a message that came through ``recv()``, and pass it to linked servers."""
+        server = self.server
+        payload = server._relay_message(self, connection, message)
+        if payload is not None and server._linked:  # a private backplane links none
+            await server.backplane.relay(server, payload)
+
+    def finish(self, connection: ServerConnection) -> None:
+        """Take a relay client that is gone out of the relay, and log that it left."""
+        server = self.server
+        server.log.write(server._relay.leave(connection))
+        server._closed(connection)
 
 
 class Server(AsyncStopOnExit):
@@ -416,13 +428,21 @@ class Server(AsyncStopOnExit):
         """Return what serves ``connection``; websockets awaits it.
 
         A plain function, not a coroutine: a relay client, the one a server holds by the
-        thousand, is then served by one coroutine, not two (0.27 kB each).
+        thousand, is then served by a future alone when its whole messages go straight to
+        the relay (``handle_directly``), else by one coroutine, not two (0.27 kB each).
         """
         path = connection.request.path  # type: ignore[union-attr]
         shed_queues(connection)  # 1.6 kB of every idle connection, almost always empty
-        if self._relays(path):
-            return self._serve_relay(connection)
-        return self._serve(connection, classify(path, "websocket"))
+        if not self._relays(path):
+            return self._serve(connection, classify(path, "websocket"))
+        self._opened(connection)
+        self._relay.join(connection)
+        shed_handshake(connection)  # 1.6 kB of every idle connection, never read again
+        inlet = _Inlet.of(connection)
+        served = None if inlet is None else handle_directly(connection, inlet)
+        if served is not None:
+            return served
+        return self._serve_relay(connection, inlet or self._inlet())
 
     async def _serve(self, connection: ServerConnection, route: Route) -> None:
         self._opened(connection)
@@ -450,32 +470,21 @@ class Server(AsyncStopOnExit):
 
     # -- the article's relay, and echo -------------------------------------------------
 
-    async def _serve_relay(self, connection: ServerConnection) -> None:
-        self._opened(connection)
-        self._relay.join(connection)
-        shed_handshake(connection)  # 1.6 kB of every idle connection, never read again
-        inlet = _Inlet.of(connection) or self._inlet()
+    async def _serve_relay(self, connection: ServerConnection, inlet: _Inlet) -> None:
+        """Relay what ``connection`` sends, through ``recv()`` (a linked server's clients)."""
         try:
+            # recv() rather than `async for`: the iterator is one more object (0.5 kB with
+            # its awaitable) every idle client would hold.
             while True:
-                # Only what the inlet could not take directly comes this way (see
-                # _process_request), in order. recv() rather than `async for`: the iterator
-                # is one more object (0.5 kB with its awaitable) every idle client would hold.
-                ready = recv_ready(connection)
-                if ready is not None:
-                    await ready  # an idle client holds this one future, not recv()'s chain
                 try:
                     message = await connection.recv()
                 except ConnectionClosedOK:
                     return
-                taken(connection)
-                payload = self._relay_message(inlet, connection, message)
-                if payload is not None and self._linked:  # a private backplane links none
-                    await self.backplane.relay(self, payload)
+                await inlet.take(connection, message)
         except ConnectionClosed:
             pass  # the peer went away mid-send: nothing to clean up beyond the finally block
         finally:
-            self.log.write(self._relay.leave(connection))
-            self._closed(connection)
+            inlet.finish(connection)
 
     def _inlet(self) -> _Inlet:
         """Return the way in for a new relay client: the shared one, or its own with a limit."""
