@@ -25,6 +25,7 @@ from pathlib import Path
 
 from report import BOUND, LOADGEN_BOUND, Case, summary, table
 from servers import (
+    BUN,
     NODE,
     VARIANTS,
     Server,
@@ -37,11 +38,14 @@ from servers import (
 
 LOADGEN = Path(__file__).resolve().parent / "node" / "loadgen.js"
 LOADGENS: list[subprocess.Popen[str]] = []  # every one started, to stop on the way out
+RUNTIMES = {"node": "Node.js", "bun": "Bun"}  # what can run loadgen.js (--loadgen-on)
+RUNTIME = ["node"]  # the one this run uses
 
 
 def loadgen(url: str, timeout: float, **options: float | str) -> subprocess.Popen[str]:
     """Start the load generator on core 1 against ``url``."""
-    command = [NODE or "node", str(LOADGEN), "--url", url, "--timeout", str(timeout)]
+    runtime = str(BUN) if RUNTIME[0] == "bun" else NODE or "node"
+    command = [runtime, str(LOADGEN), "--url", url, "--timeout", str(timeout)]
     for name, value in options.items():
         command += [f"--{name}", str(value)]
     proc = subprocess.Popen(
@@ -321,7 +325,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=PATH",
         help="also run `python -m wslib serve` from the checkout at PATH, as variant NAME",
     )
+    parser.add_argument(
+        "--loadgen-on",
+        choices=list(RUNTIMES),
+        default="node",
+        help="run the load generator on Node.js (default) or on Bun (benchmarks/node_modules), "
+        "to see how much of a figure is the load generator's",
+    )
     args = parser.parse_args(argv)
+    if args.loadgen_on == "bun" and not BUN.exists():
+        print(f"--loadgen-on bun needs {BUN}: npm ci --prefix benchmarks", file=sys.stderr)
+        return 1
+    RUNTIME[0] = args.loadgen_on
 
     # SIGTERM (a test's timeout, say) unwinds like Ctrl-C, so every server is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -374,7 +389,7 @@ def benchmark(args: argparse.Namespace) -> int:
         print(summary(todo[0]))
     else:
         print(table(todo))
-        print(f"\n{NOTES}")
+        print("\n" + NOTES.replace("{runtime}", RUNTIMES[RUNTIME[0]]))
         after = loads(os.getloadavg())
         print(f"\nLoad average (1, 5, 15 min) before: {loads(load)}; after: {after}.")
     return 1 if errors else 0

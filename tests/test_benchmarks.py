@@ -245,3 +245,25 @@ def test_the_load_generator_connects_from_the_source_net_it_is_given() -> None:
     run_async(body())
     assert len(seen) == 4
     assert set(seen) == {"127.0.77.1", "127.0.77.2"}
+
+
+@pytest.mark.node
+@pytest.mark.slow
+def test_the_load_generator_runs_on_bun_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `--loadgen-on bun`, loadgen.js runs on Bun and still verifies every delivery."""
+    require_variant("bun")
+    monkeypatch.setattr(run, "RUNTIME", ["bun"])
+    with Server(VARIANTS["wslib"]) as server:
+        server.start()
+        result = run.latency(20, 200, 0.5)(server)
+    assert result["p99_ms"] > 0
+    assert str(run.BUN) in run.LOADGENS[-1].args
+
+
+def test_loadgen_on_bun_without_bun_fails_kindly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--loadgen-on bun` without Bun installed says how to get it and exits 1."""
+    monkeypatch.setattr(run, "BUN", tmp_path / "no-bun")
+    assert run.main(["--loadgen-on", "bun", "--quick"]) == 1
+    assert "npm ci --prefix benchmarks" in capsys.readouterr().err
