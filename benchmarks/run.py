@@ -158,12 +158,14 @@ def connections(count: int, sources: int = 1) -> Callable[[Server], dict[str, fl
                 f"the hard limit here is {nofile_limit()}"
             )
         before = server.rss_kb()
-        options = {
+        options: dict[str, float | str] = {
             "receivers": count,
             "concurrency": 64,
             "sources": sources,
-            "source-net": source_net(),
         }
+        net = source_net()
+        if net is not None:
+            options["source-net"] = net
         cpu = server.cpu_seconds()
         proc = loadgen(server.url, 150, mode="connections", **options)
         try:
@@ -177,7 +179,7 @@ def connections(count: int, sources: int = 1) -> Callable[[Server], dict[str, fl
 
 
 NOTES = (
-    "Load generator: one Node.js process pinned to core 1 (the server has core 0). A row "
+    "Load generator: one {runtime} process pinned to core 1 (the server has core 0). A row "
     f"marked {BOUND!r} had the load generator at {LOADGEN_BOUND:.0%} of its core or more: "
     "there its wall-clock figure measures the load generator, and the deliveries per server "
     "CPU-second are the fair comparison. Several load-generator processes would only share "
@@ -192,7 +194,7 @@ class Unsupported(RuntimeError):
 _NETS = iter(range(1, 256))
 
 
-def source_net() -> str:
+def source_net() -> str | None:
     """Return loopback addresses no earlier connections run of this process used.
 
     A run's closed connections wait in TIME_WAIT for a minute. Opened again from the same
@@ -200,8 +202,10 @@ def source_net() -> str:
     opened them in 2.4-3.0 s (four rounds each, alternating): the load generator's
     ports ran into the previous run's sockets. So each run gets its own ``127.0.N``
     network (``.1``, ``.2``, ... for its ``sources``), never 127.0.0.x, which the other
-    scenarios use.
+    scenarios use. ``None`` off Linux, where only 127.0.0.1 may be bound by default.
     """
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         return f"127.0.{next(_NETS)}"
     except StopIteration:

@@ -210,7 +210,12 @@ def test_the_largest_count_that_fits_under_the_open_file_limit_is_measured_too(
 
 def test_each_connections_run_takes_fresh_loopback_addresses() -> None:
     """Two connections runs never share source addresses, nor use 127.0.0.x."""
+    if not sys.platform.startswith("linux"):
+        assert run.source_net() is None  # only 127.0.0.1 is there to bind: the old way
+        return
     first, second = run.source_net(), run.source_net()
+    assert first is not None
+    assert second is not None
     assert first != second
     assert all(net.startswith("127.0.") and net != "127.0.0" for net in (first, second))
 
@@ -258,6 +263,20 @@ def test_the_load_generator_runs_on_bun_when_asked(monkeypatch: pytest.MonkeyPat
         result = run.latency(20, 200, 0.5)(server)
     assert result["p99_ms"] > 0
     assert str(run.BUN) in run.LOADGENS[-1].args
+
+
+def test_the_note_under_the_table_names_the_load_generators_runtime(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The note under the table says whether the load generator ran on Node.js or Bun."""
+    monkeypatch.setattr(run, "run_case", lambda *_: [])
+    monkeypatch.setattr(run, "table", lambda cases: "")
+    monkeypatch.setattr(run, "RUNTIME", ["node"])
+    assert run.main(["--only", "latency", "--variants", "wslib"]) == 0
+    assert "one Node.js process pinned" in capsys.readouterr().out
+    if run.BUN.exists():
+        assert run.main(["--loadgen-on", "bun", "--only", "latency", "--variants", "wslib"]) == 0
+        assert "one Bun process pinned" in capsys.readouterr().out
 
 
 def test_loadgen_on_bun_without_bun_fails_kindly(
