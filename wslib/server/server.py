@@ -405,7 +405,7 @@ class Server(AsyncStopOnExit):
         )
         answer = gate.answer(request.path, request.headers, state)
         if answer is None:
-            if self._relays(request.path) and not self._linked:
+            if not self._linked and self._relays(request.path):
                 # From its first message on, a relay client's whole messages skip
                 # websockets' queue and the handler's wake-up (wslib.server.fanout).
                 receive_directly(connection, self._inlet())
@@ -421,8 +421,9 @@ class Server(AsyncStopOnExit):
 
     def _relays(self, path: str) -> bool:
         """Return whether a WebSocket on ``path`` gets the article's relay."""
-        route = classify(path, "websocket")
-        return route is not Route.CHAT and self._handler is None and self.mode == "relay"
+        if self._handler is not None or self.mode != "relay":
+            return False
+        return classify(path, "websocket") is not Route.CHAT
 
     def _dispatch(self, connection: ServerConnection) -> Awaitable[None]:
         """Return what serves ``connection``; websockets awaits it.
@@ -433,12 +434,12 @@ class Server(AsyncStopOnExit):
         """
         path = connection.request.path  # type: ignore[union-attr]
         shed_queues(connection)  # 1.6 kB of every idle connection, almost always empty
-        if not self._relays(path):
+        inlet = _Inlet.of(connection)  # given in _process_request to relay clients only
+        if inlet is None and not self._relays(path):
             return self._serve(connection, classify(path, "websocket"))
         self._opened(connection)
         self._relay.join(connection)
         shed_handshake(connection)  # 1.6 kB of every idle connection, never read again
-        inlet = _Inlet.of(connection)
         served = None if inlet is None else handle_directly(connection, inlet)
         if served is not None:
             return served
