@@ -93,6 +93,10 @@ class HeaderLookup(Protocol):
         """
         ...
 
+    def __contains__(self, name: object, /) -> bool:
+        """Return whether the header is present (once or more)."""
+        ...
+
 
 # Not frozen: the server makes one for every request, and a frozen dataclass's __init__
 # takes three times as long (object.__setattr__ for each field). The gate only reads it.
@@ -261,6 +265,16 @@ def frame_ancestors(host: str | None, hosts: Collection[str] | None) -> str:
     return " ".join(sources)
 
 
+def _optional(headers: HeaderLookup, name: str) -> str | None:
+    """Return a header that requests usually lack, or ``None`` when it is absent.
+
+    websockets' ``Headers.get`` finds a header absent by raising and catching a
+    ``KeyError`` (0.8 µs against 0.2 µs for ``in``), and a relay client's handshake lacks
+    ``Origin``, ``Authorization`` and ``X-Forwarded-Host``. A repeated one still raises.
+    """
+    return headers.get(name) if name in headers else None
+
+
 def _decide(target: str, headers: HeaderLookup, state: State) -> Answer | None:
     if not _ORIGIN_FORM.fullmatch(target):
         return Answer(400, "Bad request target: expected a path such as /chat.\n")
@@ -286,14 +300,14 @@ def _decide(target: str, headers: HeaderLookup, state: State) -> Answer | None:
         return Answer(204, "", None)
     if route is Route.NOT_FOUND:
         return Answer(404, f"Not found: {target}\n")
-    if not token_matches(target, headers.get("Authorization"), state.token):
+    if not token_matches(target, _optional(headers, "Authorization"), state.token):
         return Answer(
             401,
             "This server needs its access token (?token=...).\n",
             warning="refused a WebSocket without the access token",
         )
-    origin = headers.get("Origin")
-    if not origin_allowed(origin, host, headers.get("X-Forwarded-Host"), state.origins):
+    origin = _optional(headers, "Origin")
+    if not origin_allowed(origin, host, _optional(headers, "X-Forwarded-Host"), state.origins):
         return Answer(
             403,
             "This origin may not connect to this server.\n",
