@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import logging
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -641,17 +643,17 @@ def test_open_relay_connections_forget_their_handshake_response(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The server drops each relay connection's handshake (the request's parser too) but the
-    request's path, and relays."""
+    request's path, which connections on one path share, and relays."""
     shed: list[ServerConnection] = []
     statuses: list[int | None] = []  # each response's status, read before it is shed
     requests: list[Request] = []  # each request as websockets parsed it
     parsers: list[object] = []  # the code of each parser that runs on after the shedding
 
-    def spy(connection: ServerConnection) -> None:
+    def spy(connection: ServerConnection, shared: Any = None) -> None:
         statuses.append(connection.response.status_code if connection.response else None)
         assert connection.request is not None
         requests.append(connection.request)
-        shed_handshake(connection)
+        shed_handshake(connection, shared)
         parsers.append(connection.protocol.parser.gi_code)  # type: ignore[attr-defined]
         shed.append(connection)
 
@@ -670,22 +672,23 @@ def test_open_relay_connections_forget_their_handshake_response(
                 assert not shed_connection.request.headers
             assert requests
             assert not any(request.headers for request in requests)  # not a copy: emptied
+            assert shed[0].request is shed[1].request  # one path: one request, shared
             assert parsers == [SansIOProtocol.parse.__code__] * 2  # not the request's
 
     run_async(body())
 
 
 HANDSHAKE = (
-    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 
 
-def _opened_protocol() -> ServerConnection:
+def _opened_protocol(path: bytes = b"/") -> ServerConnection:
     """Return a stub connection whose protocol parsed a real opening request and accepted it."""
     conn, _ = connection(state=CONNECTING)
     protocol = conn.protocol
-    protocol.receive_data(HANDSHAKE)
+    protocol.receive_data(HANDSHAKE % path)
     (request,) = protocol.events_received()
     assert isinstance(request, Request)
     conn.request = request
@@ -714,6 +717,31 @@ def test_an_idle_open_connection_drops_the_generator_that_parsed_its_request() -
         assert protocol.state is CLOSING
         assert protocol.close_rcvd is not None
         assert protocol.close_rcvd.code == 1000
+
+    run_async(body())
+
+
+def test_connections_on_one_path_share_one_headerless_request_until_all_are_gone() -> None:
+    """With ``shared``, connections that asked for the same path keep one headerless
+    request between them, another path its own; once none holds it, it is forgotten."""
+
+    async def body() -> None:
+        shared: weakref.WeakValueDictionary[tuple[str, str, str], Request] = (
+            weakref.WeakValueDictionary()
+        )
+        first, second, other = _opened_protocol(), _opened_protocol(), _opened_protocol(b"/x")
+        for each in (first, second, other):
+            shed_handshake(each, shared)
+        assert first.request is second.request
+        assert other.request is not first.request
+        assert [(c.request.path, dict(c.request.headers)) for c in (second, other)] == [
+            ("/", {}),
+            ("/x", {}),
+        ]
+        assert len(shared) == 2
+        del first, second, other, each
+        gc.collect()  # the connections' own reference cycles
+        assert len(shared) == 0
 
     run_async(body())
 
