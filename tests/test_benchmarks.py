@@ -10,6 +10,7 @@ open-file limit, so those are tested here too.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -139,6 +140,24 @@ def test_tree_variant_serves_wslib_from_another_checkout(tmp_path: Path) -> None
     assert variant.missing() is not None  # no wslib in an empty directory
     with pytest.raises(ValueError, match="NAME=PATH"):
         tree_variant("no-path")
+
+
+@pytest.mark.node
+def test_keepalive_stall_times_the_turns_of_a_server_whose_clients_answer_its_pings() -> None:
+    """`keepalive_stall.py` reports each checkout's loop turns; with keepalive off, no pongs."""
+    require("node", "the load generator runs on Node.js")
+    command = [sys.executable, str(BENCHMARKS / "keepalive_stall.py"), str(ROOT), "off"]
+    options = ["--connections", "20", "--sources", "1", "--interval", "0.2", "--rounds", "2"]
+    out = subprocess.run(
+        command + options, capture_output=True, text=True, timeout=8 * TIMEOUT, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    on, off = (json.loads(line.split(": ", 1)[1]) for line in out.stdout.splitlines())
+    assert on["connections"] == off["connections"] == 20
+    assert on["answered"] == 20  # each was pinged, and its pong timed
+    assert off["answered"] == 0
+    assert on["turns"] > 0
+    assert on["max_ms"] >= on["p999_ms"] > 0
 
 
 # -- the options `wslib serve` has for speed and scale -------------------------------------

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
+from collections.abc import Awaitable, Coroutine
+from typing import Any
 
+import pytest
 from rawclient import RawClient, until
 from support import TIMEOUT, run_async
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.typing import Data
 
 from wslib import Server
 from wslib.core.settings import Limits
-from wslib.server.keepalive import TASK_NAME
+from wslib.server import keepalive
+from wslib.server.keepalive import TASK_NAME, Keepalive
 from wslib.teaching.frames import Opcode, parse_close
 
 SHORT = TIMEOUT / 16
@@ -110,3 +116,88 @@ def test_stop_ends_the_keepalive_task() -> None:
         assert running() == []
 
     run_async(body())
+
+
+class PingLog:
+    """Record when each connection is pinged, and how many pings each batch of the task sent.
+
+    A batch is what the keepalive task sends in one step: the first ping of a step
+    schedules the batch's end with ``call_soon``, which runs before the task's next step.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.times: dict[ServerConnection, list[float]] = defaultdict(list)
+        self.batches: list[int] = []
+        self._batch = 0
+        ping = ServerConnection.ping
+
+        async def logged(
+            connection: ServerConnection, data: Data | None = None
+        ) -> Awaitable[float]:
+            loop = asyncio.get_running_loop()
+            if self._batch == 0:
+                loop.call_soon(self._end_batch)
+            self._batch += 1
+            self.times[connection].append(loop.time())
+            return await ping(connection, data)
+
+        monkeypatch.setattr(ServerConnection, "ping", logged)
+
+    def _end_batch(self) -> None:
+        self.batches.append(self._batch)
+        self._batch = 0
+
+    def pinged(self, times: int) -> int:
+        """Return how many connections were pinged at least ``times`` times."""
+        return sum(1 for pings in self.times.values() if len(pings) >= times)
+
+
+async def keep_alive(count: int, interval: float, log: PingLog) -> None:
+    """Open ``count`` clients, then keep them alive until each was pinged twice."""
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        url = f"ws://127.0.0.1:{port}"
+        clients = [await connect(url, ping_interval=None) for _ in range(count)]
+        keepalive = Keepalive(server, interval, None, spawn)
+        try:
+            keepalive.start()
+            await until(lambda: log.pinged(2) == count, 4 * TIMEOUT)
+        finally:
+            await keepalive.stop()
+            await asyncio.gather(*(client.close() for client in clients))
+    assert not tasks
+
+
+def test_a_round_pings_each_connection_once_spread_over_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All 20 connections are pinged in the first round, spread over its interval."""
+    log = PingLog(monkeypatch)
+    run_async(keep_alive(20, SHORT, log))
+    firsts = [pings[0] for pings in log.times.values()]
+    seconds = [pings[1] for pings in log.times.values()]
+    assert len(firsts) == 20
+    assert max(firsts) < min(seconds)  # the first round pinged them all, once each
+    assert max(firsts) - min(firsts) >= SHORT / 2  # the 20th is due 19/20 of it after
+
+
+def test_no_step_of_the_task_sends_more_pings_than_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With rounds due faster than it can ping, the task sends ``PINGS_PER_TURN`` at most."""
+    monkeypatch.setattr(keepalive, "PINGS_PER_TURN", 8)
+    log = PingLog(monkeypatch)
+    run_async(keep_alive(40, 0.001, log))  # every connection is due at every wake-up
+    assert len(log.times) == 40
+    assert max(log.batches) == 8  # the bound was reached, never passed

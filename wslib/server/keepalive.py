@@ -8,6 +8,12 @@ websockets' public API: every ``interval`` seconds it pings each open connection
 closes with 1011 "keepalive ping timeout" each one whose pong has not come ``timeout``
 seconds later. ``wslib.core.pings`` decides who is due and who is late.
 
+A round's pings are spread evenly over the interval, at most ``PINGS_PER_TURN`` in one
+turn of the event loop: pinging 10,000 connections at once, and then reading their
+10,000 pongs, held the loop up for tens of milliseconds at a time, and the many pings in
+flight together outlived young collections, which made full ones of hundreds of
+milliseconds (see benchmarks/README.md, "What stalls the loop").
+
 Give websockets ``ping_interval=None`` so that it does not ping as well.
 """
 
@@ -20,6 +26,7 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from ..core.codes import CLOSE_INTERNAL_ERROR
 from ..core.pings import PingRounds
@@ -28,9 +35,10 @@ __all__ = ["PINGS_PER_TURN", "TASK_NAME", "Keepalive"]
 
 logger = logging.getLogger("wslib.server")
 
-#: Pings sent in one turn of the event loop: a round over 10,000 connections must not
-#: hold up everything else on the loop while it runs.
-PINGS_PER_TURN = 256
+#: The most pings sent in one turn of the event loop (each costs some 30-70 µs with its
+#: pong): pings gather into batches of this size, and a round that falls behind catches
+#: up a batch at a time.
+PINGS_PER_TURN = 32
 
 #: The name of the task that pings, one per server.
 TASK_NAME = "wslib keepalive"
@@ -63,14 +71,16 @@ class Keepalive:
     ) -> None:
         self._server = server
         self._spawn = spawn
-        self._rounds: PingRounds[ServerConnection] = PingRounds(interval, timeout, 0.0)
+        self._rounds: PingRounds[ServerConnection] = PingRounds(
+            interval, timeout, 0.0, batch=PINGS_PER_TURN
+        )
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the task, on the running loop."""
         loop = asyncio.get_running_loop()
         rounds = self._rounds
-        self._rounds = PingRounds(rounds.interval, rounds.timeout, loop.time())
+        self._rounds = PingRounds(rounds.interval, rounds.timeout, loop.time(), batch=rounds.batch)
         self._task = loop.create_task(self._run(), name=TASK_NAME)
 
     async def stop(self) -> None:
@@ -83,6 +93,8 @@ class Keepalive:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         rounds = self._rounds
+        # The round's connections, in the order of their pings; each is let go once pinged.
+        peers: list[ServerConnection | None] = []
         while True:
             await asyncio.sleep(max(0.0, rounds.wake_at() - loop.time()))
             now = loop.time()
@@ -92,25 +104,27 @@ class Keepalive:
                 logger.info("closed %s: no pong within %ss", _peer(connection), rounds.timeout)
                 self._spawn(connection.close(CLOSE_INTERNAL_ERROR, "keepalive ping timeout"))
             if rounds.due(now):
-                rounds.begin(now)
-                await self._ping_all(rounds)
+                peers = list(self._server.connections)
+                rounds.begin(now, len(peers))
+            for index in rounds.take(now):
+                peer, peers[index] = peers[index], None
+                if peer is not None:
+                    await self._ping_one(peer, rounds)
 
-    async def _ping_all(self, rounds: PingRounds[ServerConnection]) -> None:
-        loop = asyncio.get_running_loop()
-        for count, connection in enumerate(self._server.connections, 1):
-            if rounds.waiting(connection):
-                continue
-            rounds.pinged(connection, loop.time())
-            transport = connection.transport
-            low, _ = transport.get_write_buffer_limits()
-            if transport.get_write_buffer_size() > low:
-                # Its writes may be paused: ping() waits for them to resume, and must not
-                # hold up everyone else's. The ping's deadline still runs.
-                self._spawn(self._ping(connection, rounds))
-            else:
-                await self._ping(connection, rounds)  # returns without waiting
-            if count % PINGS_PER_TURN == 0:
-                await asyncio.sleep(0)
+    async def _ping_one(
+        self, connection: ServerConnection, rounds: PingRounds[ServerConnection]
+    ) -> None:
+        if connection.state is not State.OPEN or rounds.waiting(connection):
+            return  # closed since the round began, or its last pong is still due
+        rounds.pinged(connection, asyncio.get_running_loop().time())
+        transport = connection.transport
+        low, _ = transport.get_write_buffer_limits()
+        if transport.get_write_buffer_size() > low:
+            # Its writes may be paused: ping() waits for them to resume, and must not hold
+            # up everyone else's. The ping's deadline still runs.
+            self._spawn(self._ping(connection, rounds))
+        else:
+            await self._ping(connection, rounds)  # returns without waiting
 
     async def _ping(
         self, connection: ServerConnection, rounds: PingRounds[ServerConnection]
