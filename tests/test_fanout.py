@@ -996,6 +996,50 @@ def test_the_relay_keeps_each_senders_order_across_whole_and_fragmented_messages
     )
 
 
+def test_a_closed_relay_connection_leaves_nothing_for_the_collector() -> None:
+    """Once clients have left, cleanly or by dropping the TCP connection, nothing of the
+    server's side of them waits in a reference cycle: reference counting freed it all."""
+
+    def server_side(garbage: list[Any], port: int) -> list[str]:
+        left = []
+        for thing in garbage:
+            if isinstance(thing, weakref.ProxyTypes):
+                continue  # a proxy to what is gone: asking it anything raises
+            name = type(thing).__name__
+            if name == "ServerProtocol":
+                left.append(name)
+            elif isinstance(thing, asyncio.Transport):
+                sockname = thing.get_extra_info("sockname")
+                if sockname is not None and sockname[1] == port:
+                    left.append(name)
+        return left
+
+    async def body() -> list[str]:
+        async with Server(port=0) as server, connect(server.url) as bob:
+            clean = await connect(server.url)
+            dropped = await RawClient.connect(server.port)
+            await until(lambda: server.clients == 3)
+            await clean.send("hi")
+            await dropped.send_text("hi")
+            assert [await recv(bob) for _ in range(2)] == [PEER_PREFIX + "hi"] * 2
+            gc.collect()
+            gc.disable()  # from here on, only reference counting frees anything
+            try:
+                await clean.close()
+                await dropped.close()  # no closing handshake: an abnormal closure
+                await until(lambda: server.clients == 1)
+                await asyncio.sleep(0)  # the handler tasks' last steps
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                gc.collect()
+                return server_side(gc.garbage, server.port)
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+
+    assert run_async(body()) == []
+
+
 # -- shed_queues: lists where websockets keeps deques that are almost always empty ------------
 
 

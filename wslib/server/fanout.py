@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -619,6 +620,7 @@ class DirectConnection(ServerConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._wake()  # recv() now gives what is queued, then raises ConnectionClosed
+        _break_cycles(self)
 
     def _wake(self) -> None:
         """Start taking what ``recv()`` has, unless that runs already or no one serves it."""
@@ -662,6 +664,34 @@ class DirectConnection(ServerConnection):
             done.set_result(None)
         else:
             done.set_exception(failure)
+
+
+def _nothing() -> None:
+    """What a closed transport calls if it is ever asked to read again: nothing."""
+
+
+def _break_cycles(connection: ServerConnection) -> None:
+    """Break the reference cycles a lost connection would leave for a full collection.
+
+    A connection that lived long sits in the collector's oldest generation, so what it
+    leaves in cycles waits for a full collection, which a server opening connections
+    defers. Two are left on CPython 3.11:
+
+    - asyncio's socket transport keeps a bound method of itself (``_read_ready_cb``);
+      CPython 3.12 drops it on close (gh-100348), and so does this, with a function
+      that holds nothing in its place;
+    - an abnormal closure leaves the parser's exception on the protocol
+      (``parser_exc``, the cause of the handler's ``ConnectionClosedError``), whose
+      traceback keeps the finished parser's frame, whose ``self`` is the protocol:
+      the frame's local variables are cleared, the traceback's lines stay.
+    """
+    transport = connection.transport
+    callback = getattr(transport, "_read_ready_cb", None)
+    if getattr(callback, "__self__", None) is transport:
+        transport._read_ready_cb = _nothing
+    failure = connection.protocol.parser_exc
+    if failure is not None:
+        traceback.clear_frames(failure.__traceback__)
 
 
 def receive_directly(connection: ServerConnection, on_message: OnMessage) -> bool:
