@@ -59,7 +59,7 @@ from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import OPEN, Event
+from websockets.protocol import CLOSED, OPEN, Event
 from websockets.protocol import Protocol as SansIOProtocol
 from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
@@ -683,15 +683,21 @@ def _break_cycles(connection: ServerConnection) -> None:
     - an abnormal closure leaves the parser's exception on the protocol
       (``parser_exc``, the cause of the handler's ``ConnectionClosedError``), whose
       traceback keeps the finished parser's frame, whose ``self`` is the protocol:
-      the frame's local variables are cleared, the traceback's lines stay.
+      the frame's local variables are cleared, the traceback's lines stay;
+    - the protocol's last parser (``discard()``) waits at its final ``yield`` with the
+      protocol in its frame; websockets never steps it once the reader is at its end,
+      so it is closed.
     """
     transport = connection.transport
     callback = getattr(transport, "_read_ready_cb", None)
     if getattr(callback, "__self__", None) is transport:
         transport._read_ready_cb = _nothing
-    failure = connection.protocol.parser_exc
+    protocol = connection.protocol
+    failure = protocol.parser_exc
     if failure is not None:
         traceback.clear_frames(failure.__traceback__)
+    if protocol.state is CLOSED and protocol.reader.eof:
+        protocol.parser.close()  # never stepped again once the reader is at its end
 
 
 def receive_directly(connection: ServerConnection, on_message: OnMessage) -> bool:
