@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Coroutine
 from typing import Any
@@ -201,3 +203,42 @@ def test_no_step_of_the_task_sends_more_pings_than_the_bound(
     run_async(keep_alive(40, 0.001, log))  # every connection is due at every wake-up
     assert len(log.times) == 40
     assert max(log.batches) == 8  # the bound was reached, never passed
+
+
+def test_a_connection_that_closes_before_its_turn_in_a_round_is_not_kept_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Connections that close while a round is under way are freed, not held until their
+    ping is due (under churn that would keep an interval's worth of closed connections)."""
+    began = asyncio.Event()
+    ping = ServerConnection.ping
+
+    async def noted(connection: ServerConnection, data: Data | None = None) -> Awaitable[float]:
+        began.set()
+        return await ping(connection, data)
+
+    monkeypatch.setattr(ServerConnection, "ping", noted)
+
+    async def body() -> int:
+        served: list[weakref.ref[ServerConnection]] = []
+
+        async def handler(connection: ServerConnection) -> None:
+            served.append(weakref.ref(connection))
+            await connection.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            clients = [await connect(url, ping_interval=None) for _ in range(20)]
+            # The round's 20 pings are spread over TIMEOUT / 4: most are due after this.
+            keepalive = Keepalive(server, TIMEOUT / 4, None, lambda coroutine: coroutine.close())
+            keepalive.start()
+            try:
+                await asyncio.wait_for(began.wait(), 4 * TIMEOUT)  # the first round began
+                await asyncio.gather(*(client.close() for client in clients))
+                await until(lambda: not server.handler_tasks)  # websockets let them go
+                gc.collect()
+                return sum(ref() is not None for ref in served)
+            finally:
+                await keepalive.stop()
+
+    assert run_async(body()) == 0

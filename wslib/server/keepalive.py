@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -93,8 +94,9 @@ class Keepalive:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         rounds = self._rounds
-        # The round's connections, in the order of their pings; each is let go once pinged.
-        peers: list[ServerConnection | None] = []
+        # The round's connections, in the order of their pings, held weakly: one that
+        # closes before its turn is freed at once, not an interval later.
+        peers: list[weakref.ref[ServerConnection] | None] = []
         while True:
             await asyncio.sleep(max(0.0, rounds.wake_at() - loop.time()))
             now = loop.time()
@@ -104,7 +106,7 @@ class Keepalive:
                 logger.info("closed %s: no pong within %ss", _peer(connection), rounds.timeout)
                 self._spawn(connection.close(CLOSE_INTERNAL_ERROR, "keepalive ping timeout"))
             if rounds.due(now):
-                peers = list(self._server.connections)
+                peers = [weakref.ref(connection) for connection in self._server.connections]
                 rounds.begin(now, len(peers))
             for index in rounds.take(now):
                 peer, peers[index] = peers[index], None
@@ -112,10 +114,13 @@ class Keepalive:
                     await self._ping_one(peer, rounds)
 
     async def _ping_one(
-        self, connection: ServerConnection, rounds: PingRounds[ServerConnection]
+        self, peer: weakref.ref[ServerConnection], rounds: PingRounds[ServerConnection]
     ) -> None:
-        if connection.state is not State.OPEN or rounds.waiting(connection):
-            return  # closed since the round began, or its last pong is still due
+        connection = peer()  # a local of this call only: the task's own frame keeps none
+        if connection is None or connection.state is not State.OPEN:
+            return  # closed since the round began
+        if rounds.waiting(connection):
+            return  # its last pong is still due
         rounds.pinged(connection, asyncio.get_running_loop().time())
         transport = connection.transport
         low, _ = transport.get_write_buffer_limits()
