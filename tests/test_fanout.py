@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import gc
 import logging
 import threading
@@ -1000,18 +1001,24 @@ def test_a_closed_relay_connection_leaves_nothing_for_the_collector() -> None:
     """Once clients have left, cleanly or by dropping the TCP connection, reference
     counting alone has freed the server's side of them: nothing waits in a cycle."""
 
-    def server_side(port: int) -> list[str]:
-        alive = []
-        for thing in gc.get_objects():  # what lives, garbage in cycles included
+    def server_sides(port: int) -> dict[int, list[weakref.ref[object]]]:
+        """The protocol and transport of each of the server's connections, weakly, by the
+        client's port (only this server's: other tests' objects may still be alive)."""
+        sides: dict[int, list[weakref.ref[object]]] = {}
+        for thing in gc.get_objects():
             if isinstance(thing, weakref.ProxyTypes):
                 continue  # a proxy to what is gone: asking it anything raises
-            if type(thing) is ServerProtocol:
-                alive.append("ServerProtocol")
-            elif isinstance(thing, asyncio.Transport):
-                sockname = thing.get_extra_info("sockname")
-                if sockname is not None and sockname[1] == port:
-                    alive.append(type(thing).__name__)
-        return alive
+            if (
+                isinstance(thing, ServerConnection)
+                and thing.state is State.OPEN  # not one an earlier test left behind
+                and thing.local_address[1] == port
+            ):
+                refs = [weakref.ref(thing.protocol), weakref.ref(thing.transport)]
+                sides[thing.remote_address[1]] = refs
+        return sides
+
+    def alive(refs: list[weakref.ref[object]]) -> list[str]:
+        return sorted(type(thing).__name__ for ref in refs if (thing := ref()) is not None)
 
     async def body() -> tuple[list[str], list[str]]:
         async with Server(port=0) as server, connect(server.url) as bob:
@@ -1021,19 +1028,25 @@ def test_a_closed_relay_connection_leaves_nothing_for_the_collector() -> None:
             await clean.send("hi")
             await dropped.send_text("hi")
             assert [await recv(bob) for _ in range(2)] == [PEER_PREFIX + "hi"] * 2
+            sides = server_sides(server.port)
+            assert len(sides) == 3
+            kept = sides.pop(bob.local_address[1])
+            left = [ref for refs in sides.values() for ref in refs]
             gc.collect()
             gc.disable()  # from here on, only reference counting frees anything
             try:
                 await clean.close()
                 await dropped.close()  # no closing handshake: an abnormal closure
                 await until(lambda: server.clients == 1)
-                await asyncio.sleep(0)  # the handler tasks' last steps
-                return server_side(server.port), ["ServerProtocol", "_SelectorSocketTransport"]
+                with contextlib.suppress(TimeoutError):  # in a cycle, they never go
+                    await until(lambda: not alive(left))  # the handler tasks' last steps
+                return alive(left), alive(kept)
             finally:
                 gc.enable()
 
-    alive, bobs = run_async(body())
-    assert sorted(alive) == bobs  # bob's, still open
+    left, kept = run_async(body())
+    assert left == []
+    assert kept == ["ServerProtocol", "_SelectorSocketTransport"]  # bob's, still open
 
 
 # -- shed_queues: lists where websockets keeps deques that are almost always empty ------------
