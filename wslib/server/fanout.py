@@ -634,7 +634,7 @@ class DirectConnection(ServerConnection):
         assert handler is not None
         failure: Exception | None = None
         try:
-            while self._queued or self.recv_messages.frames.queue or self._lost():
+            while self._has_more():
                 try:
                     message = await self.recv()
                 except ConnectionClosed:
@@ -647,6 +647,11 @@ class DirectConnection(ServerConnection):
             self._draining = None
         if failure is not None or self._lost():
             self._finish(failure)
+
+    def _has_more(self) -> bool:
+        """Return whether ``recv()`` has something to give: a message, a fragment, or the
+        news that the connection is closed."""
+        return bool(self._queued or self.recv_messages.frames.queue or self._lost())
 
     def _lost(self) -> bool:
         return self.connection_lost_waiter.done()
@@ -675,7 +680,7 @@ def _break_cycles(connection: ServerConnection) -> None:
 
     A connection that lived long sits in the collector's oldest generation, so what it
     leaves in cycles waits for a full collection, which a server opening connections
-    defers. Two are left on CPython 3.11:
+    defers. Three are left on CPython 3.11:
 
     - asyncio's socket transport keeps a bound method of itself (``_read_ready_cb``);
       CPython 3.12 drops it on close (gh-100348), and so does this, with a function
@@ -746,7 +751,7 @@ def handle_directly(
         raise RuntimeError("the connection is already handled")
     connection._handler = handler
     done = connection._done = connection.loop.create_future()
-    if connection._queued or connection.recv_messages.frames.queue or connection._lost():
+    if connection._has_more():
         connection._wake()  # it came before the handler did
     return done
 
