@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from ..core.codes import CLOSE_INTERNAL_ERROR
-from ..core.pings import PingRounds
+from ..core.pings import BATCH, PingRounds
 
 __all__ = ["PINGS_PER_TURN", "TASK_NAME", "Keepalive"]
 
@@ -38,8 +38,8 @@ logger = logging.getLogger("wslib.server")
 
 #: The most pings sent in one turn of the event loop (each costs some 30-70 µs with its
 #: pong): pings gather into batches of this size, and a round that falls behind catches
-#: up a batch at a time.
-PINGS_PER_TURN = 32
+#: up a batch at a time. The rules' own default, named here for the server.
+PINGS_PER_TURN = BATCH
 
 #: The name of the task that pings, one per server.
 TASK_NAME = "wslib keepalive"
