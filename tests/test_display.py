@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wslib.core.display import describe_binary, printable
+from wslib.core.display import describe_address, describe_binary, printable
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,19 @@ def test_printable_output_is_always_encodable_and_single_line(text: str) -> None
 def test_describe_binary_gives_the_size(data: bytes, described: str) -> None:
     """A binary message is described by its length, with the right plural."""
     assert describe_binary(data) == described
+
+
+@pytest.mark.parametrize(
+    ("address", "described"),
+    [
+        (("127.0.0.1", 5000), "127.0.0.1:5000"),
+        (("::1", 5000, 0, 0), "[::1]:5000"),
+        (None, "(unknown)"),
+        ((), "(unknown)"),
+    ],
+)
+def test_describe_address_brackets_ipv6_hosts(
+    address: tuple[object, ...] | None, described: str
+) -> None:
+    """An IPv6 host is bracketed, so that its port cannot be read as part of it."""
+    assert describe_address(address) == described

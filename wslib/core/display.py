@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["describe_binary", "printable"]
+__all__ = ["describe_address", "describe_binary", "printable"]
 
 # C0 and C1 control characters except tab, plus DEL, the bidi embedding/override/isolate
 # controls (U+202A-U+202E, U+2066-U+2069), the line and paragraph separators (U+2028,
@@ -44,3 +44,16 @@ def printable(text: str) -> str:
 def describe_binary(data: bytes) -> str:
     """Return a short description of a binary message for logs, such as ``<5 bytes>``."""
     return f"<{len(data)} byte{'' if len(data) == 1 else 's'}>"
+
+
+def describe_address(address: tuple[object, ...] | None) -> str:
+    """Return a peer's socket address for logs: ``127.0.0.1:5000``, ``[::1]:5000``.
+
+    Args:
+        address: What a socket's ``getpeername()`` gives (IPv6 adds two fields), or
+            ``None`` when it is not known.
+    """
+    if not address or len(address) < 2:
+        return "(unknown)"
+    host = str(address[0])
+    return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"

@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from ..core.codes import CLOSE_INTERNAL_ERROR
+from ..core.display import describe_address
 from ..core.pings import BATCH, PingRounds
 
 __all__ = ["PINGS_PER_TURN", "TASK_NAME", "Keepalive"]
@@ -103,7 +104,11 @@ class Keepalive:
             for connection in rounds.overdue(now):
                 if connection.transport.is_closing():
                     continue  # closing already: websockets will not be hurried
-                logger.info("closed %s: no pong within %ss", _peer(connection), rounds.timeout)
+                logger.info(
+                    "closed %s: no pong within %ss",
+                    describe_address(connection.remote_address),
+                    rounds.timeout,
+                )
                 self._spawn(connection.close(CLOSE_INTERNAL_ERROR, "keepalive ping timeout"))
             if rounds.due(now):
                 peers = [weakref.ref(connection) for connection in self._server.connections]
@@ -140,12 +145,9 @@ class Keepalive:
             rounds.answered(connection)
             return
         except Exception:  # a ping must never stop the others': log it and go on
-            logger.exception("keepalive ping failed for %s", _peer(connection))
+            logger.exception(
+                "keepalive ping failed for %s", describe_address(connection.remote_address)
+            )
             rounds.answered(connection)
             return
         asyncio.ensure_future(pong).add_done_callback(lambda _: rounds.answered(connection))
-
-
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    return f"{address[0]}:{address[1]}" if address else "(unknown)"

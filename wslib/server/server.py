@@ -33,7 +33,7 @@ from ..core.codes import (
     CLOSE_REASONS,
     CLOSE_TRY_AGAIN_LATER,
 )
-from ..core.display import printable
+from ..core.display import describe_address, printable
 from ..core.flow import Flow
 from ..core.lifetime import AsyncStopOnExit
 from ..core.limits import RateLimiter, connection_cap
@@ -628,7 +628,11 @@ class Server(AsyncStopOnExit):
             return
         self._dropping.add(connection)
         queued = connection.transport.get_write_buffer_size()
-        logger.warning("dropped a slow client %s: %d bytes waiting", _peer(connection), queued)
+        logger.warning(
+            "dropped a slow client %s: %d bytes waiting",
+            describe_address(connection.remote_address),
+            queued,
+        )
         try:
             async with asyncio.timeout(self.limits.drop_grace):
                 await connection.close(CLOSE_TRY_AGAIN_LATER, CLOSE_REASONS[CLOSE_TRY_AGAIN_LATER])
@@ -639,7 +643,9 @@ class Server(AsyncStopOnExit):
 
     def _close_for_speed(self, connection: ServerConnection) -> None:
         """Close ``connection`` with 1008: it sent faster than its rate limit allows."""
-        logger.warning("closed %s: over the message rate limit", _peer(connection))
+        logger.warning(
+            "closed %s: over the message rate limit", describe_address(connection.remote_address)
+        )
         self._spawn(connection.close(CLOSE_POLICY_VIOLATION, "too many messages; slow down"))
 
     async def _refuse_rate(self, connection: ServerConnection) -> None:
@@ -696,11 +702,6 @@ def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | 
 
 def _limiter(rate: tuple[float, float] | None) -> RateLimiter | None:
     return None if rate is None else RateLimiter(*rate)
-
-
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    return f"{address[0]}:{address[1]}" if address else "(unknown)"
 
 
 def _with_type(response: Response, content_type: str) -> Response:
