@@ -6,6 +6,10 @@ solution must pass, and each kind of wrong answer must get its own message.
 
 from __future__ import annotations
 
+import functools
+import gc
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -124,17 +128,43 @@ def test_a_right_greeter_passes() -> None:
     assert report.passed, str(report)
 
 
+# Factories, not greeters: a greeter made here would live as long as pytest's collected
+# items, and the one that never forgets would keep its three closed connections (and the
+# stopped server they point to) alive for the rest of the session.
 @pytest.mark.parametrize(
-    ("greeter", "message"),
+    ("make", "message"),
     [
-        (greeter_of(count_from=-1), "Alice, alone, was told 0 and Bob, second, 1"),
-        (greeter_of(forget=False), "after Bob left, Carol was told 3 people are here"),
-        (greeter_of(to_all=True), "the sender got its own message back"),
-        (raising(), "the handler raised NameError: name 'peeple' is not defined"),
+        (
+            functools.partial(greeter_of, count_from=-1),
+            "Alice, alone, was told 0 and Bob, second, 1",
+        ),
+        (
+            functools.partial(greeter_of, forget=False),
+            "after Bob left, Carol was told 3 people are here",
+        ),
+        (functools.partial(greeter_of, to_all=True), "the sender got its own message back"),
+        (raising, "the handler raised NameError: name 'peeple' is not defined"),
     ],
     ids=["counts-without-newcomer", "never-forgets", "echoes-the-sender", "raises"],
 )
-def test_each_wrong_greeter_gets_its_own_message(greeter: Any, message: str) -> None:
+def test_each_wrong_greeter_gets_its_own_message(make: Callable[[], Any], message: str) -> None:
     """A greeter wrong in one way is told that way, in words."""
-    report = check_greeter(greeter, wait=0.5)
+    report = check_greeter(make(), wait=0.5)
     assert any(message in text for text in report.failed), str(report)
+
+
+def test_a_check_keeps_nothing_of_the_handler_it_judged() -> None:
+    """Once a check has returned and the handler is dropped, the collector frees the handler
+    and the connections it kept, even those of a handler that never forgets one."""
+    greeter = greeter_of(forget=False)
+    check_greeter(greeter, wait=0.5)
+    (people,) = (
+        cell.cell_contents
+        for cell in greeter.__closure__ or ()
+        if isinstance(cell.cell_contents, set)
+    )
+    assert len(people) == 3  # Alice, Bob and Carol, all closed, none forgotten
+    kept = [weakref.ref(thing) for thing in (greeter, *people)]
+    del greeter, people
+    gc.collect()
+    assert [ref() for ref in kept] == [None] * 4
