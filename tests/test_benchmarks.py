@@ -160,6 +160,25 @@ def test_keepalive_stall_times_the_turns_of_a_server_whose_clients_answer_its_pi
     assert on["max_ms"] >= on["p999_ms"] > 0
 
 
+@pytest.mark.node
+def test_loop_stall_times_the_turns_of_wslib_serve_under_the_latency_load() -> None:
+    """`loop_stall.py` reports the latency run, the loop's turns and every message's trip."""
+    require("node", "the load generator runs on Node.js")
+    command = [sys.executable, str(BENCHMARKS / "loop_stall.py"), str(ROOT)]
+    options = ["--receivers", "5", "--rate", "50", "--duration", "1"]
+    out = subprocess.run(
+        command + options, capture_output=True, text=True, timeout=8 * TIMEOUT, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    (line,) = out.stdout.splitlines()
+    report = json.loads(line.split(": ", 1)[1])
+    assert report["messages"] == 50  # each one seen by the probe, taken and written
+    assert report["turns"] >= report["messages"] / 2  # one message a turn or two at most
+    assert report["turn_max_ms"] >= report["turn_p999_ms"] >= report["turn_p50_ms"] > 0
+    assert report["held_max_ms"] >= report["held_p50_ms"] > 0
+    assert report["p99_ms"] > 0
+
+
 # -- the options `wslib serve` has for speed and scale -------------------------------------
 
 
