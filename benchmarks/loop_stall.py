@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import bisect
 import contextlib
 import gc
 import json
@@ -82,7 +83,7 @@ class Probe:
         self.pings = array.array("d")
         # Each relayed message: when the server took it, its send time (the load
         # generator's clock, in µs), and when its batch had been written to every recipient.
-        self.messages = {name: array.array("d") for name in ("taken", "sent", "written")}
+        self.messages = {name: array.array("d") for name in ("taken", "seq", "sent", "written")}
         self._own = os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY)
         self._output: list[int] = []
         self._began = (0.0, 0.0, 0, 0)
@@ -117,10 +118,12 @@ class Probe:
         messages = self.messages
 
         def timed_publish(self: Any, group: Any, message: Any, **kwargs: Any) -> None:
-            sent = message.rsplit(" ", 1)[-1] if isinstance(message, str) else ""
-            if sent.isdigit():
+            # The load generator's "<seq> <sent µs>"; its probes ("probe <k>") are left out.
+            tail = message.rsplit(" ", 2)[-2:] if isinstance(message, str) else ()
+            if len(tail) == 2 and tail[0].isdigit() and tail[1].isdigit():
                 messages["taken"].append(time.perf_counter())
-                messages["sent"].append(int(sent))
+                messages["seq"].append(int(tail[0]))
+                messages["sent"].append(int(tail[1]))
             publish(self, group, message, **kwargs)
 
         def timed_write_batch(self: Any) -> None:
@@ -229,13 +232,18 @@ def _thread_times(pid: int) -> dict[str, list[float]]:
     return times
 
 
-def _core_busy(core: int) -> float:
-    """Return the seconds core ``core`` has spent on anything but idling, so far."""
+def _core_times(core: int) -> tuple[float, float]:
+    """Return the seconds core ``core`` has been busy and has been stolen, so far.
+
+    Stolen time is when the virtual machine's host ran something else on this virtual CPU:
+    a thread of ours that was running then is counted as neither on its core nor waiting.
+    """
     for line in Path("/proc/stat").read_text().splitlines():
         if line.startswith(f"cpu{core} "):
             values = [int(v) for v in line.split()[1:]]
-            return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-    return 0.0
+            tick = os.sysconf("SC_CLK_TCK")
+            return (sum(values[:8]) - values[3] - values[4]) / tick, values[7] / tick
+    return 0.0, 0.0
 
 
 def elsewhere(before: dict[int, tuple[str, float, int]], server: int, loadgen: int) -> list[str]:
@@ -253,6 +261,41 @@ def elsewhere(before: dict[int, tuple[str, float, int]], server: int, loadgen: i
 
 def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+
+
+def shares(data: dict[str, Any], trace: dict[str, list[float]]) -> dict[str, Any]:
+    """Split each message's last delivery into the server's part and the load generator's.
+
+    The server's part runs from the message's send to its last copy's write (less the
+    quickest trip in, which stands for the clocks' offset); the rest, to the load
+    generator's reading it, is the load generator's (and one loopback hop).
+    """
+    m = data["messages"]
+    trips = list(zip(m["taken"], m["seq"], m["sent"], m["written"], strict=False))
+    if not trips:
+        return {}
+    fastest = min(taken - sent / 1e6 for taken, _, sent, _ in trips)
+    rows = []
+    for _, seq, sent, written in trips:
+        server = (written - sent / 1e6 - fastest) * 1e3
+        last = trace["last_us"][int(seq)] / 1e3
+        rows.append((last, server, last - server))
+    rows.sort()
+    tail = rows[int(0.99 * len(rows)) :]  # the messages whose last copy came latest
+    ms = [sorted(column) for column in zip(*rows, strict=True)]
+    return {
+        "last_p50_ms": round(_percentile(ms[0], 0.5), 3),
+        "last_p99_ms": round(_percentile(ms[0], 0.99), 3),
+        "server_part_p50_ms": round(_percentile(ms[1], 0.5), 3),
+        "server_part_p99_ms": round(_percentile(ms[1], 0.99), 3),
+        "loadgen_part_p50_ms": round(_percentile(ms[2], 0.5), 3),
+        "loadgen_part_p99_ms": round(_percentile(ms[2], 0.99), 3),
+        "slowest_1pct": {
+            "last_ms": round(sum(row[0] for row in tail) / len(tail), 3),
+            "server_ms": round(sum(row[1] for row in tail) / len(tail), 3),
+            "loadgen_ms": round(sum(row[2] for row in tail) / len(tail), 3),
+        },
+    }
 
 
 def analyse(data: dict[str, Any], start: float, end: float) -> dict[str, Any]:
@@ -281,6 +324,13 @@ def analyse(data: dict[str, Any], start: float, end: float) -> dict[str, Any]:
     inbound = sorted(trip - fastest for trip, _ in trips)
     held = sorted(hold for _, hold in trips)
     woken = sorted(row["woken"] for row in rows)
+    # From the start of the turn that read a message to the relay taking it: the read path.
+    starts = [row["start"] for row in rows]
+    reads = sorted(
+        taken - starts[bisect.bisect_right(starts, taken) - 1]
+        for taken in m["taken"]
+        if starts and starts[0] <= taken <= end
+    )
     walls = sorted(row["wall"] for row in rows)
 
     def during(row: dict[str, float]) -> dict[str, Any]:
@@ -306,10 +356,18 @@ def analyse(data: dict[str, Any], start: float, end: float) -> dict[str, Any]:
         "turn_p50_ms": round(_percentile(walls, 0.5) * ms, 3),
         "turn_p99_ms": round(_percentile(walls, 0.99) * ms, 3),
         "turn_p999_ms": round(_percentile(walls, 0.999) * ms, 3),
-        "turn_max_ms": round(walls[-1] * ms, 2) if walls else 0.0,
+        "turn_max_ms": round(walls[-1] * ms, 3) if walls else 0.0,
         "over_1ms": sum(1 for w in walls if w >= 0.001),
         "over_2ms": len(long),
         "over_5ms": sum(1 for w in walls if w >= 0.005),
+        # Turns that read something (the message, pongs) and turns that ran only callbacks
+        # (the fan-out's flush at the end of the turn that read the message).
+        "read_turn_cpu_p50_ms": round(
+            _percentile(sorted(r["cpu"] for r in rows if r["ready"]), 0.5) * ms, 3
+        ),
+        "other_turn_cpu_p50_ms": round(
+            _percentile(sorted(r["cpu"] for r in rows if not r["ready"]), 0.5) * ms, 3
+        ),
         "loop_busy": round(sum(walls) / span, 3),
         "loop_cpu": round(sum(row["cpu"] for row in rows) / span, 3),
         "loop_queued_ms": round(sum(row["queued"] for row in rows) * ms, 1),
@@ -319,15 +377,17 @@ def analyse(data: dict[str, Any], start: float, end: float) -> dict[str, Any]:
         if rows
         else 0.0,
         "woken_queued_ms": round(sum(woken) * ms, 1),
-        "woken_max_ms": round(woken[-1] * ms, 2) if woken else 0.0,
+        "woken_max_ms": round(woken[-1] * ms, 3) if woken else 0.0,
         "woken_over_1ms": sum(1 for w in woken if w >= 0.001),
         "messages": len(trips),
         "in_p50_ms": round(_percentile(inbound, 0.5) * ms, 3),
         "in_p99_ms": round(_percentile(inbound, 0.99) * ms, 3),
-        "in_max_ms": round(inbound[-1] * ms, 2) if inbound else 0.0,
+        "in_max_ms": round(inbound[-1] * ms, 3) if inbound else 0.0,
         "held_p50_ms": round(_percentile(held, 0.5) * ms, 3),
         "held_p99_ms": round(_percentile(held, 0.99) * ms, 3),
-        "held_max_ms": round(held[-1] * ms, 2) if held else 0.0,
+        "held_max_ms": round(held[-1] * ms, 3) if held else 0.0,
+        "read_p50_ms": round(_percentile(reads, 0.5) * ms, 3),
+        "read_p99_ms": round(_percentile(reads, 0.99) * ms, 3),
         "collections": [sum(1 for x in collections if x["generation"] == g) for g in range(3)],
         "gc_longest_ms": round(max((x["wall"] for x in collections), default=0.0) * ms, 2),
         "pings": len(pings),
@@ -349,6 +409,7 @@ def one_run(tree: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run one checkout's server under the probes against the latency load; summarise."""
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "probe.json")
+        trace = Path(tmp) / "trace.json"
         command = [sys.executable, __file__, "--child", "--tree", tree, "--out", out]
         server = subprocess.Popen(
             pinned(command, 0), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=tree
@@ -361,24 +422,25 @@ def one_run(tree: str, args: argparse.Namespace) -> dict[str, Any]:
             loadgen = [
                 "node", str(LOADGEN), "--url", url, "--mode", "latency",
                 "--receivers", str(args.receivers), "--rate", str(args.rate),
-                "--duration", str(args.duration), "--timeout", "120",
+                "--duration", str(args.duration), "--timeout", "120", "--trace", str(trace),
             ]  # fmt: skip
             proc = subprocess.Popen(pinned(loadgen, 1), stdout=subprocess.PIPE, text=True)
             assert proc.stdout is not None
             marks: dict[str, float] = {}
             result: dict[str, Any] = {}
             others: dict[int, tuple[str, float, int]] = {}
-            core0 = 0.0
+            core0 = core1 = (0.0, 0.0)
             for line in proc.stdout:
                 message = json.loads(line)
                 if "event" in message:
                     marks[message["event"]] = time.perf_counter()
                     if message["event"] == "start":
-                        others, core0 = _cpu_times(), _core_busy(0)
+                        others, core0, core1 = _cpu_times(), _core_times(0), _core_times(1)
                         own = others.get(server.pid, ("", 0.0, 0))[1]
                         threads = _thread_times(server.pid)
                     else:
-                        busy = _core_busy(0) - core0
+                        busy, stolen = (b - a for a, b in zip(core0, _core_times(0), strict=True))
+                        stolen1 = _core_times(1)[1] - core1[1]
                         own = _cpu_times().get(server.pid, ("", 0.0, 0))[1] - own
                         crowd = elsewhere(others, server.pid, proc.pid)
                         threads = {
@@ -396,16 +458,18 @@ def one_run(tree: str, args: argparse.Namespace) -> dict[str, Any]:
         if not result.get("ok"):
             raise RuntimeError(f"load generator: {result}")
         data = json.loads(Path(out).read_text())
+        split = shares(data, json.loads(trace.read_text()))
     summary = analyse(data, marks["start"], marks["end"])
     latency = {k: round(result[k], 3) for k in ("p50_ms", "p99_ms", "max_ms", "first_p99_ms")}
     span = marks["end"] - marks["start"]
     machine = {
         "core0_busy": round(busy / span, 3),
         "core0_server": round(own / span, 3),
+        "stolen_ms": [round(stolen * 1e3), round(stolen1 * 1e3)],  # cores 0 and 1
         "elsewhere": crowd,
         "threads_user_system": threads,
     }
-    return {**latency, **machine, **summary}
+    return {**latency, **split, **machine, **summary}
 
 
 def main() -> int:

@@ -7,7 +7,8 @@
 //   latency      N receivers + 1 sender: send at a steady --rate for --duration
 //                seconds; each message carries its send time, receivers record delivery
 //                latency, and the first arrival of each message (the server's first
-//                byte out for it) is recorded too.
+//                byte out for it) is recorded too. With --trace PATH, each message's
+//                first and last delivery latency (us) go to PATH as JSON, in order.
 //   senders      --clients C connections that all send and all receive: together they
 //                send C x --rate messages per second for --duration seconds, each one
 //                relayed to the C - 1 others; latency of every delivery.
@@ -35,7 +36,7 @@ function parseArgs(argv) {
   const opts = {
     url: '', mode: 'fanout', receivers: 10, messages: 1000, window: 64,
     rate: 1000, duration: 5, concurrency: 64, timeout: 120, clients: 100, sources: 1,
-    sourceNet: '',
+    sourceNet: '', trace: '',
   };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
@@ -94,6 +95,7 @@ async function main(opts) {
   const counts = new Uint32Array(total);
   const samples = opts.mode === 'latency' ? new Float64Array(n * total) : null;
   const firsts = opts.mode === 'latency' ? new Float64Array(total) : null;
+  const lasts = opts.mode === 'latency' ? new Float64Array(total) : null;
   const stats = { bad: 0, orderErrors: 0, echoes: 0, ready: 0, completed: 0, samples: 0 };
   let onProgress = () => {};
 
@@ -120,6 +122,7 @@ async function main(opts) {
         const latency = nowUs() - sentUs;
         samples[stats.samples++] = latency;
         if (counts[seq] === 0) firsts[seq] = latency;
+        if (counts[seq] === n - 1) lasts[seq] = latency;
       }
       if (++counts[seq] === n) {
         stats.completed++;
@@ -203,6 +206,10 @@ async function main(opts) {
       p50_ms: percentile(sorted, 0.5) / 1000, p99_ms: percentile(sorted, 0.99) / 1000,
       max_ms: sorted[sorted.length - 1] / 1000,
     });
+    if (opts.trace) {
+      const trace = { first_us: Array.from(firsts), last_us: Array.from(lasts) };
+      require('node:fs').writeFileSync(opts.trace, JSON.stringify(trace));
+    }
     const first = firsts.sort();
     Object.assign(result, {
       first_p50_ms: percentile(first, 0.5) / 1000, first_p99_ms: percentile(first, 0.99) / 1000,
