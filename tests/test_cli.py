@@ -146,13 +146,19 @@ def test_the_collector_still_frees_cycles_by_itself_while_serving() -> None:
 def test_full_collections_wait_while_connections_keep_arriving() -> None:
     """The third threshold is out of reach while the count grows by a step, CPython's after."""
     normal = (700, 10, 10)
-    ramps = cli._Ramps(normal, step=50)
+    ramps = cli._Ramps(normal, step=50, young=7000)
     held = ramps.thresholds(60)  # 60 new connections since the last look: a ramp
-    assert held[:2] == normal[:2]
+    assert held[:2] == (7000, 10)  # fewer young collections, each walking more
     assert held[2] > 1_000_000
     assert ramps.thresholds(100) == normal  # 40 more: not a ramp
     assert ramps.thresholds(150) == held  # 50 more: a ramp again
     assert ramps.thresholds(20) == normal  # connections closing: the full pass may come
+
+
+def test_a_ramp_keeps_a_first_threshold_set_higher() -> None:
+    """A first threshold above the ramp's own is not lowered in a ramp."""
+    ramps = cli._Ramps((10_000, 10, 10), step=50, young=7000)
+    assert ramps.thresholds(60)[0] == 10_000
 
 
 def test_port_environment_variable_sets_the_default_port(monkeypatch: pytest.MonkeyPatch) -> None:

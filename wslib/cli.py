@@ -54,6 +54,8 @@ logger = logging.getLogger("wslib")
 RAMP_CHECK = 0.5
 #: How many new connections between two looks make a ramp, in which full collections wait.
 RAMP_STEP = 50
+#: The first threshold in a ramp: new objects between two young collections (CPython's 700).
+RAMP_YOUNG = 7000
 # A third threshold that middle-generation collections never reach: no full pass.
 _HELD = 1 << 30
 
@@ -361,14 +363,25 @@ class _Ramps:
     closed connections left in cycles (raising the thresholds for good doubled the memory
     of a server whose connections kept opening and closing).
 
+    In a ramp the first threshold is also raised, to ``young``: at CPython's 700 a young
+    collection comes every dozen connections and walks the objects of the 64 handshakes
+    in flight, which a few turns later their reference counts free anyway, and each
+    survivor is walked again by the middle generation. While 10,000 connections opened,
+    young and middle collections took about 15% of the server's CPU at 700 and a quarter
+    of that at 7,000 (benchmarks/README.md, "Opening connections").
+
     Args:
         normal: The thresholds outside a ramp (``gc.get_threshold()`` at start-up).
         step: How many new connections between two looks make a ramp.
+        young: The first threshold in a ramp (never below ``normal``'s).
     """
 
-    def __init__(self, normal: tuple[int, int, int], step: int = RAMP_STEP) -> None:
+    def __init__(
+        self, normal: tuple[int, int, int], step: int = RAMP_STEP, young: int = RAMP_YOUNG
+    ) -> None:
         self.normal = normal
         self.step = step
+        self.young = young
         self._last = 0
 
     def thresholds(self, clients: int) -> tuple[int, int, int]:
@@ -376,7 +389,7 @@ class _Ramps:
         ramping = clients - self._last >= self.step
         self._last = clients
         young, middle, _ = self.normal
-        return (young, middle, _HELD) if ramping else self.normal
+        return (max(young, self.young), middle, _HELD) if ramping else self.normal
 
 
 async def _hold_full_collections_in_ramps(server: Server, ramps: _Ramps) -> None:
