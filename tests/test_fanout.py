@@ -38,6 +38,7 @@ from wslib import Server
 from wslib.core.relay import PEER_PREFIX, Relay
 from wslib.server.fanout import (
     FLUSH_AT,
+    READ_SIZE,
     DirectConnection,
     Fanout,
     OnMessage,
@@ -863,6 +864,33 @@ def test_a_whole_message_goes_to_the_callback_and_the_rest_follow_through_recv_i
         ("recv", b"\x004"),
         ("direct", "5"),
     ]
+
+
+def test_a_direct_connection_reads_its_socket_read_size_at_a_time() -> None:
+    """asyncio's transport reads READ_SIZE bytes at a time, and a message several reads
+    long still reaches the callback whole."""
+    got: list[tuple[str, str | bytes]] = []
+    sizes: list[int] = []
+    big = bytes(range(256)) * (3 * READ_SIZE // 256) + b"!"
+
+    def direct(connection: ServerConnection, message: str | bytes) -> bool:
+        sizes.append(connection.transport.max_size)  # type: ignore[attr-defined]
+        got.append(("direct", message))
+        return True
+
+    async def body() -> None:
+        async with await _direct_server(direct, got) as server:
+            client = await RawClient.connect(server.sockets[0].getsockname()[1])
+            try:
+                await client.send(frame(Opcode.BINARY, big))
+                await until(lambda: len(got) == 1)
+            finally:
+                await client.close()
+
+    run_async(body())
+    assert READ_SIZE < 128 * 1024  # below glibc's mmap threshold
+    assert sizes == [READ_SIZE]
+    assert got == [("direct", big)]
 
 
 @pytest.mark.parametrize("style", STYLES)

@@ -44,7 +44,9 @@ More shortcuts live here because they, too, lean on how websockets works inside:
   response, which websockets would otherwise keep, headers and all, for the connection's
   whole life;
 - ``shed_queues`` gives an open connection lists for the two queues it almost always has
-  empty.
+  empty;
+- ``DirectConnection`` also reads its socket ``READ_SIZE`` bytes at a time (asyncio's
+  ``max_size``), not 256 KiB.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from websockets.streams import StreamReader
 
 __all__ = [
     "FLUSH_AT",
+    "READ_SIZE",
     "DirectConnection",
     "DirectHandler",
     "Fanout",
@@ -85,6 +88,14 @@ logger = logging.getLogger("wslib.fanout")
 # Frames held for one group or connection are written as soon as they reach this many
 # bytes: the kernel's send buffer takes them at once, and a burst never waits in Python.
 FLUSH_AT = 64 * 1024
+
+#: How many bytes a ``DirectConnection``'s transport asks the socket for in one read.
+#: asyncio's selector transport asks for 256 KiB (its ``max_size``), and CPython makes a
+#: ``bytes`` of that size before each ``recv()``: past glibc's 128 KiB ``mmap`` threshold,
+#: so on Linux each read of a small message became ``mmap``, ``recvfrom``, ``mremap``,
+#: ``munmap`` and a page fault (https://github.com/python/cpython/issues/85451); 64 KiB,
+#: what Node.js reads at a time, comes from the heap.
+READ_SIZE = 64 * 1024
 
 
 class Group(Protocol):
@@ -582,6 +593,14 @@ class DirectConnection(ServerConnection):
         self._handler: DirectHandler | None = None  # see handle_directly()
         self._done: asyncio.Future[None] | None = None  # what websockets awaits as the handler
         self._draining: asyncio.Task[None] | None = None  # taking what recv() has, if it runs
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # asyncio's selector transport reads max_size bytes at a time, a class attribute
+        # (undocumented, https://github.com/python/asyncio/issues/90); other transports
+        # (uvloop's, TLS) have none and are left alone. Set before the first read.
+        if getattr(type(transport), "max_size", 0) > READ_SIZE:
+            transport.max_size = READ_SIZE  # type: ignore[attr-defined]
 
     def process_event(self, event: Event) -> None:
         on_message = self._on_message
