@@ -36,7 +36,8 @@ from wslib import cli
 
 BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-import run  # noqa: E402 - benchmarks/ is no package
+import open_cost  # noqa: E402 - benchmarks/ is no package
+import run  # noqa: E402
 from servers import VARIANTS, Server, tree_variant  # noqa: E402
 
 
@@ -178,6 +179,41 @@ def test_loop_stall_times_the_turns_of_wslib_serve_under_the_latency_load() -> N
     assert report["held_max_ms"] >= report["held_p50_ms"] > 0
     assert report["last_p99_ms"] >= report["last_p50_ms"] > 0  # the load generator's trace
     assert report["server_part_p50_ms"] > 0
+
+
+@pytest.mark.node
+@pytest.mark.slow
+def test_open_cost_splits_the_cpu_of_opening_and_times_the_collector_in_that_span() -> None:
+    """`open_cost.py --gc` reports user and system time per connection opened and the
+    collections the server made while they opened."""
+    require_variant("wslib")
+    command = [sys.executable, str(BENCHMARKS / "open_cost.py"), "--variants", "wslib"]
+    options = ["--count", "200", "--runs", "1", "--gc"]
+    out = subprocess.run(
+        command + options, capture_output=True, text=True, timeout=8 * TIMEOUT, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout.splitlines()[0])
+    assert result["variant"] == "wslib"
+    assert result["open_s"] > 0
+    assert result["user_us"] + result["sys_us"] > 0
+    assert set(result["gc"]) == {"0", "1", "2"}
+    assert result["gc"]["0"][0] >= 1  # 200 connections' objects pass 700 young ones
+
+
+def test_open_cost_reads_strace_tables_as_calls_per_connection() -> None:
+    """Each row of `strace -c` becomes its calls divided by the connections, most first."""
+    table = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 19.86    0.011239           3      3000           sendto
+ 18.70    0.010581           0     18000           getpid
+  9.73    0.005506           1      3206       206 accept4
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.056592           1     24206       206 total
+"""
+    calls = open_cost.per_connection(table, 3000)
+    assert calls == {"total": 8.07, "getpid": 6.0, "accept4": 1.07, "sendto": 1.0}
+    assert list(calls)[1] == "getpid"
 
 
 # -- the options `wslib serve` has for speed and scale -------------------------------------

@@ -367,8 +367,8 @@ class _Ramps:
     collection comes every dozen connections and walks the objects of the 64 handshakes
     in flight, which a few turns later their reference counts free anyway, and each
     survivor is walked again by the middle generation. While 10,000 connections opened,
-    young and middle collections took about 15% of the server's CPU at 700 and a quarter
-    of that at 7,000 (benchmarks/README.md, "Opening connections").
+    young and middle collections took 14-18% of the server's CPU at 700; set for a whole
+    run, 7,000 cut their time to a quarter (benchmarks/README.md, "Opening connections").
 
     Args:
         normal: The thresholds outside a ramp (``gc.get_threshold()`` at start-up).
