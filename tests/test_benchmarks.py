@@ -216,6 +216,18 @@ def test_open_cost_reads_strace_tables_as_calls_per_connection() -> None:
     assert list(calls)[1] == "getpid"
 
 
+def test_relay_cost_relays_each_burst_through_a_server_to_every_receiver() -> None:
+    """`relay_cost.py` runs a Server's relay path from parser to writes and reports per message."""
+    command = [sys.executable, str(BENCHMARKS / "relay_cost.py"), str(ROOT)]
+    options = ["--receivers", "3", "--burst", "2", "--turns", "20", "--rounds", "1", "--runs", "1"]
+    out = subprocess.run(
+        command + options, capture_output=True, text=True, timeout=4 * TIMEOUT, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr  # a child counts every receiver's write
+    (line,) = out.stdout.splitlines()
+    assert re.fullmatch(rf"{re.escape(str(ROOT))}: \d+ ns per message .*, 1\.00x .*", line)
+
+
 # -- the options `wslib serve` has for speed and scale -------------------------------------
 
 
