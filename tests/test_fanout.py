@@ -518,6 +518,26 @@ def test_send_and_publish_in_one_turn_keep_each_connections_order_in_one_write()
     run_async(body())
 
 
+def test_sends_among_one_senders_burst_reach_the_sender_alone_and_in_order() -> None:
+    """With one sender in a turn, it gets only what was sent to it; the others get all, in order."""
+
+    async def body() -> None:
+        fanout = Fanout()
+        relay, transports = group(3)
+        a, b, _ = relay.members
+        fanout.publish(relay, "m1", sender=a, limit=None)
+        fanout.send([a, b], "ack 1", None)
+        fanout.publish(relay, "m2", sender=a, limit=None)
+        fanout.send([a], "ack 2", None)
+        fanout.publish(relay, "m3", sender=a, limit=None)
+        fanout.flush()
+        wanted = [["ack 1", "ack 2"], ["m1", "ack 1", "m2", "m3"], ["m1", "m2", "m3"]]
+        for transport, messages in zip(transports, wanted, strict=True):
+            assert transport.chunks == [b"".join(frame_bytes(m) for m in messages)]
+
+    run_async(body())
+
+
 def test_the_limit_counts_sends_held_among_a_groups_frames() -> None:
     """A member's frames from send() and publish() count together towards its limit."""
     message = "m" * 100

@@ -55,29 +55,29 @@ class Relay(Generic[Member]):
         assert delivery.payload == "Received message from peer: hi"
     """
 
+    version: int
+    """A number that changes whenever a member joins or leaves (read it, never set it).
+
+    A plain attribute, not a property: a server's fan-out reads it for every message."""
+
     def __init__(self) -> None:
         self._members: dict[Member, None] = {}  # a dict keeps join order
-        self._version = 0
+        self.version = 0
 
     @property
     def members(self) -> list[Member]:
         """Return the current members in the order they joined."""
         return list(self._members)
 
-    @property
-    def version(self) -> int:
-        """Return a number that changes whenever a member joins or leaves."""
-        return self._version
-
     def join(self, member: Member) -> None:
         """Add ``member``; it receives what others send from now on."""
         self._members[member] = None
-        self._version += 1
+        self.version += 1
 
     def leave(self, member: Member) -> str:
         """Remove ``member`` and return the log line for its disconnect."""
         if self._members.pop(member, 0) is None:
-            self._version += 1
+            self.version += 1
         return DISCONNECT_LINE
 
     def receive(self, sender: Member, message: str | bytes) -> Delivery[Member]:

@@ -54,7 +54,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -110,26 +110,31 @@ class Group(Protocol):
         """The members now, in a stable order."""
 
 
+# Opcodes read once: on CPython 3.11 looking a member up on its Enum class (``Opcode.TEXT``)
+# is a Python-level call, and these are compared for every message.
+_TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+
 # The header websockets writes before a short payload, by opcode and length: a server's
-# frame header depends on nothing else, so each is serialized once (see frame_bytes).
+# frame header depends on nothing else, so each is serialized once (see frame_bytes). One
+# table per opcode, keyed by length: an Enum in the key would cost a Python-level hash.
 _SHORT = 126  # payloads shorter than this have a 2-byte header (RFC 6455 §5.2)
-_headers: dict[tuple[Opcode, int], bytes] = {}
+_text_headers: dict[int, bytes] = {}
+_binary_headers: dict[int, bytes] = {}
 
 
 def frame_bytes(message: str | bytes) -> bytes:
     """Return the unmasked, unfragmented frame a server sends for ``message``."""
     if isinstance(message, str):
-        opcode, payload = Opcode.TEXT, message.encode()
+        opcode, payload, headers = _TEXT, message.encode(), _text_headers
     else:
-        opcode, payload = Opcode.BINARY, message
+        opcode, payload, headers = _BINARY, message, _binary_headers
     size = len(payload)
-    if size < _SHORT:
-        header = _headers.get((opcode, size))
-        if header is not None:
-            return header + payload
+    header = headers.get(size)  # only short payloads' headers are kept
+    if header is not None:
+        return header + payload
     data = Frame(opcode, payload).serialize(mask=False, extensions=[])
     if size < _SHORT:
-        _headers[opcode, size] = data[: len(data) - size]
+        headers[size] = data[: len(data) - size]
     return data
 
 
@@ -148,7 +153,17 @@ class _Held:
 class _Batch:
     """A turn's messages to one group: its members then, and each frame with its sender."""
 
-    __slots__ = ("frames", "group", "members", "messages", "senders", "size", "version")
+    __slots__ = (
+        "frames",
+        "group",
+        "members",
+        "messages",
+        "mixed",
+        "senders",
+        "size",
+        "sole",
+        "version",
+    )
 
     def __init__(self, group: Group) -> None:
         self.group = group
@@ -158,6 +173,10 @@ class _Batch:
         self.messages: list[str | bytes] = []  # for a connection with an extension
         self.senders: list[ServerConnection | None] = []
         self.size = 0
+        # Whether the frames have more than one sender; if not, ``sole`` sent them all (or
+        # it is None): then no frame-by-frame account of who sent what is needed.
+        self.sole: ServerConnection | None = None
+        self.mixed = False
 
 
 class Fanout:
@@ -218,7 +237,8 @@ class Fanout:
             limit: The most bytes a connection may have waiting to be sent before it is
                 left out; ``None`` for no limit.
         """
-        self._hold()
+        if self._pending is not asyncio.get_running_loop():
+            self._hold()  # the first frame of this turn (the call costs every message)
         batch = self._batch
         if batch is not None and (
             batch.group is not group or batch.version != group.version or limit != self._limit
@@ -228,6 +248,11 @@ class Fanout:
         if batch is None:
             batch = self._batch = _Batch(group)
             self._limit = limit
+        if sender is not batch.sole:
+            if batch.frames:
+                batch.mixed = True
+            else:
+                batch.sole = sender
         data = frame_bytes(message)
         batch.frames.append(data)
         batch.messages.append(message)
@@ -327,14 +352,21 @@ class Fanout:
         held = self._held  # send()'s frames, each with its place among the batch's
         frames, senders = batch.frames, batch.senders
         joined = frames[0] if len(frames) == 1 else b"".join(frames)
-        # Where each sender's own frames sit in the joined bytes: it gets the rest.
-        own: dict[ServerConnection, list[int]] = {}
-        for index, sender in enumerate(senders):
-            if sender is not None:
-                own.setdefault(sender, []).append(index)
+        # Where each sender's own frames sit in the joined bytes: it gets the rest. With one
+        # sender (a burst from one client) that is all of them, and it gets none.
+        count = len(frames)
+        own: Mapping[ServerConnection, Sequence[int]] = {}
+        if batch.mixed:
+            indexes: dict[ServerConnection, list[int]] = {}
+            for index, sender in enumerate(senders):
+                if sender is not None:
+                    indexes.setdefault(sender, []).append(index)
+            own = indexes
+        elif batch.sole is not None:
+            own = {batch.sole: range(count)}
         view = memoryview(joined)
-        starts = [0] * (len(frames) + 1)
-        if own or held:
+        starts = [0] * (count + 1)
+        if batch.mixed or held:  # only then does a member get part of the joined bytes
             offset = 0
             for index, data in enumerate(frames):
                 starts[index] = offset
@@ -350,10 +382,13 @@ class Fanout:
                 continue  # closing, or in the middle of a fragmented message: as broadcast()
             transport = connection.transport
             extra = held.pop(connection, None) if held else None
-            if extra is None and connection not in own:
+            sent = own.get(connection)
+            if sent is None and extra is None:
                 data = joined
+            elif sent is not None and extra is None and len(sent) == count:
+                continue  # it sent every frame: nothing for it
             else:
-                data = _compose(view, starts, frames, own.get(connection, ()), extra)
+                data = _compose(view, starts, frames, sent or (), extra)
                 if not data:
                     continue
             if protocol.extensions:  # a negotiated extension changes the bytes
@@ -608,33 +643,31 @@ class DirectConnection(ServerConnection):
             super().process_event(event)
             return
         opcode = event.opcode
-        if self._queued == 0 and event.fin and (opcode is Opcode.TEXT or opcode is Opcode.BINARY):
+        if self._queued == 0 and event.fin and (opcode is _TEXT or opcode is _BINARY):
             data = event.data
             message: str | bytes | None
-            if opcode is Opcode.BINARY:
+            if opcode is _BINARY:
                 message = data if type(data) is bytes else bytes(data)
             else:
                 try:
                     message = str(data, "utf-8")
                 except UnicodeDecodeError:
                     message = None  # recv() will meet it and fail the connection with 1007
-            if message is not None and self._hand_over(on_message, message):
-                return
+            if message is not None:
+                # If on_message raises, the message is left to recv(), so that the handler
+                # meets the failure and websockets closes the connection with 1011 as for
+                # any failing handler (here, inside the call that read the socket, asyncio
+                # would abort the connection instead).
+                try:
+                    if on_message(self, message):
+                        return
+                except Exception:
+                    pass
         super().process_event(event)
-        if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+        if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
             if event.fin:
                 self._queued += 1
             self._wake()  # any frame, so that recv() takes fragments before reading pauses
-
-    def _hand_over(self, on_message: OnMessage, message: str | bytes) -> bool:
-        """Give ``message`` to ``on_message``; if that raises, leave the message to
-        ``recv()``, so that the handler meets the failure and websockets closes the
-        connection with 1011 as for any failing handler (here, inside the call that read
-        the socket, asyncio would abort the connection instead)."""
-        try:
-            return on_message(self, message)
-        except Exception:
-            return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -53,6 +53,7 @@ from .backplane import Backplane, LocalBackplane
 from .fanout import (
     DirectConnection,
     Fanout,
+    OnMessage,
     direct_receiver,
     handle_directly,
     receive_directly,
@@ -111,13 +112,17 @@ class _Inlet:
 
     @staticmethod
     def of(connection: ServerConnection) -> _Inlet | None:
-        """Return the inlet that ``receive_directly`` was given for ``connection``, if any."""
-        inlet = direct_receiver(connection)
+        """Return the inlet whose ``relay`` ``receive_directly`` was given for ``connection``,
+        if any."""
+        inlet = getattr(direct_receiver(connection), "__self__", None)
         return inlet if isinstance(inlet, _Inlet) else None
 
-    def __call__(self, connection: ServerConnection, message: str | bytes) -> bool:
+    def relay(self, connection: ServerConnection, message: str | bytes) -> bool:
         """Relay a message that came straight from websockets' parser; decline it if the
-        flow is recording (``recv()`` then brings it to ``take``, in order)."""
+        flow is recording (``recv()`` then brings it to ``take``, in order).
+
+        A method, given to ``receive_directly`` bound: calling a bound method costs less
+        than calling an object, and this runs for every message."""
         if self.server._flow is not None:
             return False
         self.server._relay_message(self, connection, message)
@@ -234,6 +239,7 @@ class Server(AsyncStopOnExit):
         # This server's frames held until the end of a loop turn: its own, on its own loop.
         self._fanout = Fanout(on_slow=self._slow)
         self._shared_inlet = _Inlet(self, None)  # every relay client's, with no rate limit
+        self._shared_relay: OnMessage = self._shared_inlet.relay  # bound once, for them all
         # Relay clients' headerless opening requests, one per path (see shed_handshake).
         self._requests: weakref.WeakValueDictionary[tuple[str, str, str], Request] = (
             weakref.WeakValueDictionary()
@@ -413,7 +419,7 @@ class Server(AsyncStopOnExit):
             if not self._linked and self._relays(request.path):
                 # From its first message on, a relay client's whole messages skip
                 # websockets' queue and the handler's wake-up (wslib.server.fanout).
-                receive_directly(connection, self._inlet())
+                receive_directly(connection, self._receiver())
             return None
         if answer.warning is not None:
             logger.warning("%s", answer.warning)
@@ -491,6 +497,13 @@ class Server(AsyncStopOnExit):
             pass  # the peer went away mid-send: nothing to clean up beyond the finally block
         finally:
             inlet.finish(connection)
+
+    def _receiver(self) -> OnMessage:
+        """Return where a new relay client's whole messages go: the shared inlet's ``relay``,
+        or that of an inlet of its own, with a rate limit."""
+        if self.limits.relay_rate is None:
+            return self._shared_relay
+        return _Inlet(self, _limiter(self.limits.relay_rate)).relay
 
     def _inlet(self) -> _Inlet:
         """Return the way in for a new relay client: the shared one, or its own with a limit."""
