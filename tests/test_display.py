@@ -36,6 +36,16 @@ def test_printable_returns_plain_text_itself() -> None:
     assert printable(text) is text
 
 
+@pytest.mark.parametrize("code", range(128))
+def test_printable_escapes_each_ascii_character_exactly_when_it_is_unsafe(code: int) -> None:
+    """Alone or among plain text, an ASCII character is escaped only if it is a control."""
+    char = chr(code)
+    unsafe = (code < 0x20 and char != "\t") or code == 0x7F
+    shown = f"\\x{code:02x}" if unsafe else char
+    assert printable(char) == shown
+    assert printable(f"a {char} b") == f"a {shown} b"
+
+
 @given(st.text())
 def test_printable_output_is_always_encodable_and_single_line(text: str) -> None:
     """Whatever a peer sends, the printable form encodes as UTF-8 and holds no line break."""

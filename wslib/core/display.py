@@ -36,6 +36,8 @@ def printable(text: str) -> str:
         The same string where each unsafe character is written as ``\\xNN`` or
         ``\\uNNNN``; plain text comes back unchanged (and is not copied).
     """
+    if text.isascii() and text.isprintable():  # every character in " " to "~": all safe
+        return text  # the usual case, and several times faster than the search below
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape, text)
