@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from .output import LineWriter
+
 __all__ = ["LogBook"]
 
 Listener = Callable[[str], None]
@@ -36,7 +38,7 @@ class LogBook:
 
     Writing to a stream is cheap on the hot path: each line is written at once, and the
     stream is flushed once per turn of the event loop rather than once per line, so a
-    burst of messages costs one flush.
+    burst of messages costs one flush (a ``LineWriter`` needs none: its thread writes).
 
     Args:
         stream: Where to copy each line, or ``None``. A plain file such as ``sys.stdout``
@@ -50,6 +52,8 @@ class LogBook:
         self._lines: deque[str] = deque(maxlen=keep)
         self._listeners: list[Listener] = []
         self._flush_pending = False
+        # A LineWriter's flush does nothing (its thread writes): no flush to queue per turn.
+        self._flushes = stream is not None and not isinstance(stream, LineWriter)
 
     @property
     def lines(self) -> list[str]:
@@ -68,7 +72,8 @@ class LogBook:
             listener(line)
         if self._stream is not None:
             self._stream.write(line + "\n")
-            self._schedule_flush()
+            if self._flushes and not self._flush_pending:  # here: a call per line costs
+                self._schedule_flush()
 
     def flush(self) -> None:
         """Flush the stream now."""
@@ -77,8 +82,6 @@ class LogBook:
             self._stream.flush()
 
     def _schedule_flush(self) -> None:
-        if self._flush_pending:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # written outside an event loop: flush at once
