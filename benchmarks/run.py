@@ -14,11 +14,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -146,7 +148,7 @@ def connections(count: int, sources: int = 1) -> Callable[[Server], dict[str, fl
     """Measure server memory per idle connection, the time to open them, and one broadcast.
 
     ``sources`` loopback addresses share the connections, so that more of them fit than
-    one address has ephemeral ports. Each run takes addresses no earlier run used (see
+    one address has ephemeral ports. Each run takes addresses no recent run used (see
     ``source_net``).
     """
 
@@ -191,25 +193,40 @@ class Unsupported(RuntimeError):
     """A case that this machine cannot run (e.g. past its open-file limit)."""
 
 
-_NETS = iter(range(1, 256))
+# Which 127.0.N network the last connections run took, shared by every run.py on this
+# machine (see ``source_net``).
+NET_STATE = Path(tempfile.gettempdir()) / "wslib-bench-source-net"
+NETS = 254  # 127.0.1 to 127.0.254: never 127.0.0, nor the broadcast-looking 127.0.255
 
 
-def source_net() -> str | None:
-    """Return loopback addresses no earlier connections run of this process used.
+def source_net(state: Path = NET_STATE) -> str | None:
+    """Return loopback addresses that no recent connections run on this machine used.
 
     A run's closed connections wait in TIME_WAIT for a minute. Opened again from the same
     addresses, 10,000 connections took 3.5-6.9 s to a server that, from fresh addresses,
     opened them in 2.4-3.0 s (four rounds each, alternating): the load generator's
     ports ran into the previous run's sockets. So each run gets its own ``127.0.N``
     network (``.1``, ``.2``, ... for its ``sources``), never 127.0.0.x, which the other
-    scenarios use. ``None`` off Linux, where only 127.0.0.1 may be bound by default.
+    scenarios use. N follows the last one any ``run.py`` took, kept in ``state`` under
+    an exclusive lock, so two processes started a moment apart (two engineers, or a run
+    right after another's) take different networks too; it wraps after 254, far more
+    runs than fit in a minute. Where ``state`` cannot be written, N comes from the clock
+    in minutes. ``None`` off Linux, where only 127.0.0.1 may be bound by default.
     """
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return f"127.0.{next(_NETS)}"
-    except StopIteration:
-        raise Unsupported("more than 255 connections runs in one process") from None
+        with state.open("a+") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
+            file.seek(0)
+            last = file.read().strip()
+            n = int(last) % NETS + 1 if last.isdigit() else 1
+            file.seek(0)
+            file.truncate()
+            file.write(f"{n}\n")
+    except OSError:  # another user's file, say: fall back to the minute
+        n = int(time.time() // 60) % NETS + 1
+    return f"127.0.{n}"
 
 
 def idle(

@@ -307,6 +307,49 @@ def test_each_connections_run_takes_fresh_loopback_addresses() -> None:
     assert all(net.startswith("127.0.") and net != "127.0.0" for net in (first, second))
 
 
+def net_number(net: str | None) -> int:
+    """Return N of a ``127.0.N`` network."""
+    assert net is not None
+    prefix, _, n = net.rpartition(".")
+    assert prefix == "127.0"
+    return int(n)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="source nets are Linux only")
+def test_a_new_process_takes_the_network_after_the_last_one_any_process_took(
+    tmp_path: Path,
+) -> None:
+    """A second run.py process does not start at the same 127.0.N as the first did."""
+    state = tmp_path / "nets"
+    take = f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import run, pathlib; "
+    take += f"print(run.source_net(pathlib.Path({str(state)!r})))"
+    nets = [subprocess.run([sys.executable, "-c", take], capture_output=True, text=True,
+                           timeout=4 * TIMEOUT, check=True).stdout.strip()
+            for _ in range(2)]  # fmt: skip
+    nets.append(run.source_net(state) or "")
+    assert [net_number(net) for net in nets] == [1, 2, 3]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="source nets are Linux only")
+@pytest.mark.parametrize(("last", "n"), [("254\n", 1), ("253", 254), ("junk", 1), ("", 1)])
+def test_source_nets_wrap_within_127_0_1_to_127_0_254(tmp_path: Path, last: str, n: int) -> None:
+    """After 127.0.254 (or from an unreadable state) the next network is 127.0.1, never .0."""
+    state = tmp_path / "nets"
+    state.write_text(last)
+    assert net_number(run.source_net(state)) == n
+    assert state.read_text() == f"{n}\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="source nets are Linux only")
+def test_a_state_that_cannot_be_written_falls_back_to_the_minute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the shared state cannot be opened, N comes from the clock's minute, in range."""
+    for minute, n in ((0, 1), (253, 254), (254, 1), (1000, 1000 % 254 + 1)):
+        monkeypatch.setattr(run.time, "time", lambda minute=minute: minute * 60.0 + 59)
+        assert net_number(run.source_net(tmp_path)) == n  # a directory: open() fails
+
+
 @pytest.mark.node
 def test_the_load_generator_connects_from_the_source_net_it_is_given() -> None:
     """`loadgen.js --source-net NET --sources 2` opens every connection from NET.1 or NET.2."""
