@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from servers import Server
 
-__all__ = ["BASELINES", "BOUND", "LOADGEN_BOUND", "Case", "summary", "table"]
+__all__ = ["BASELINES", "BOUND", "LOADGEN_BOUND", "Case", "against_relay", "summary", "table"]
 
 # The strongest first: Node's ws corked per turn, and Bun (uWebSockets).
 BASELINES = ("node-corked", "bun", "node-quiet", "websockets-broadcast")
@@ -83,7 +83,7 @@ def details(case: Case, variant: str) -> str:
     cpu = f"server CPU {m('server_cpu')}, load generator CPU {m('loadgen_cpu')}"
     if case.scenario == "fan-out":
         return f"{per_cpu(case, variant)}; {cpu}{bound(case, variant)}"
-    if case.scenario == "senders":
+    if case.scenario in ("senders", "chat"):
         return (
             f"p50 {m('p50_ms')} ms, p99 {m('p99_ms')} ms; {per_cpu(case, variant)}; "
             f"last delivery at {m('elapsed_s')} s; {cpu}{bound(case, variant)}"
@@ -120,6 +120,51 @@ def table(done: list[Case]) -> str:
                 "| " + " | ".join(row + ratios(case, variant) + [details(case, variant)]) + " |"
             )
     return "\n".join(lines)
+
+
+def against_relay(done: list[Case]) -> str:
+    """Return a note comparing each chat row with the relay's many-senders row of the run.
+
+    No other server speaks the chat's protocol, so the relay at the same setting is its
+    reference: the same fan-out (``Fanout``) with no JSON, no acks and no room. The chat
+    sends each message to its sender too: C deliveries a message, not C - 1, and every
+    client gets the same bytes, where the relay leaves each sender's own messages out.
+    """
+    relay = {c.label: c for c in done if c.scenario == "senders"}
+    lines = []
+    for case in (c for c in done if c.scenario == "chat"):
+        for variant in case.results:
+            base = relay.get(case.label)
+            mine = {k: median(case, variant, k) for k in ("deliveries_per_s", "per_cpu_s")}
+            line = (
+                f"- chat {case.label}, {variant}: {fmt(mine['deliveries_per_s'])} deliveries/s, "
+                f"p99 {fmt(median(case, variant, 'p99_ms'))} ms, "
+                f"{fmt(mine['per_cpu_s'])} per server CPU-s{bound(case, variant)}"
+            )
+            if base is None or variant not in base.results:
+                lines.append(line + "; the relay's many-senders did not run for it here.")
+                continue
+            theirs = {k: median(base, variant, k) for k in ("deliveries_per_s", "per_cpu_s")}
+            shares = [
+                f"{mine[k] / theirs[k]:.2f}x its {what}"
+                for k, what in (("deliveries_per_s", "deliveries/s"), ("per_cpu_s", "per CPU-s"))
+                if mine[k] is not None and theirs[k]
+            ]
+            lines.append(
+                f"{line}; the relay in this run: {fmt(theirs['deliveries_per_s'])} "
+                f"deliveries/s, p99 {fmt(median(base, variant, 'p99_ms'))} ms, "
+                f"{fmt(theirs['per_cpu_s'])} per server CPU-s{bound(base, variant)}: "
+                f"the chat did {', '.join(shares) or 'no comparable figure'}."
+            )
+    if not lines:
+        return ""
+    head = (
+        "The chat against the relay's many-senders at the same setting (no other server "
+        "speaks the chat's protocol; the relay does the same fan-out without JSON, acks or "
+        "the room; a chat message also goes back to its sender: C deliveries where the "
+        "relay makes C - 1, the same bytes to every client):"
+    )
+    return "\n".join([head, *lines])
 
 
 def summary(case: Case) -> str:

@@ -1,4 +1,4 @@
-"""Run the relay benchmarks: fan-out, many senders, latency and idle connections.
+"""Run the relay benchmarks: fan-out, many senders, latency and idle connections; and the chat.
 
 Every server variant runs in turn, alternating run by run, on core 0; the Node
 load generator runs on core 1. Each figure is the median of several runs.
@@ -9,6 +9,7 @@ Usage::
     python benchmarks/run.py                  # every scenario, a markdown table
     python benchmarks/run.py --only fan-out --runs 5 --variants node-quiet,wslib
     python benchmarks/run.py --only fan-out --variants wslib --tree before=/tmp/before
+    python benchmarks/run.py --only chat --variants wslib   # with the relay's senders rows
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from report import BOUND, LOADGEN_BOUND, Case, summary, table
+from report import BOUND, LOADGEN_BOUND, Case, against_relay, summary, table
 from servers import (
     BUN,
     NODE,
@@ -144,6 +145,23 @@ def senders(clients: int, rate: float, seconds: float) -> Callable[[Server], dic
     return measure
 
 
+def chat(clients: int, rate: float, seconds: float) -> Callable[[Server], dict[str, float]]:
+    """Measure the JSON chat: ``clients`` clients in one room, each sending ``rate``
+    messages/s; the server acks each send and sends it to all of them, its sender too."""
+
+    def measure(server: Server) -> dict[str, float]:
+        options = {"clients": clients, "rate": rate, "duration": seconds}
+        proc = loadgen(server.url, 90, mode="chat", **options)
+        return measured(server, proc, 100)
+
+    return measure
+
+
+def serves(case: Case, variant: Variant) -> bool:
+    """Return whether ``variant`` can run ``case``: only ``wslib serve`` has the JSON chat."""
+    return case.scenario != "chat" or variant.needs.startswith("wslib")
+
+
 def connections(count: int, sources: int = 1) -> Callable[[Server], dict[str, float]]:
     """Measure server memory per idle connection, the time to open them, and one broadcast.
 
@@ -179,6 +197,9 @@ def connections(count: int, sources: int = 1) -> Callable[[Server], dict[str, fl
 
     return measure
 
+
+# Many senders, and the chat at the same settings: clients, messages/s each, seconds.
+MANY = ((100, 20, 5), (1000, 0.5, 6))
 
 NOTES = (
     "Load generator: one {runtime} process pinned to core 1 (the server has core 0). A row "
@@ -272,7 +293,11 @@ def cases(quick: bool) -> list[Case]:
             Case(
                 "senders", f"{c} x {r} msg/s", "deliveries_per_s", "deliveries/s", senders(c, r, s)
             )
-            for c, r, s in ((100, 20, 5), (1000, 0.5, 6))
+            for c, r, s in MANY
+        ),
+        *(
+            Case("chat", f"{c} x {r} msg/s", "deliveries_per_s", "deliveries/s", chat(c, r, s))
+            for c, r, s in MANY
         ),
         *(
             Case("latency", f"{n} rcv, {r} msg/s", "p99_ms", "p99 ms", latency(n, r, s))
@@ -305,6 +330,8 @@ def run_case(case: Case, variants: list[Variant], runs: int, deadline: float) ->
     errors: list[str] = []
     for _ in range(runs):
         for variant in variants:
+            if not serves(case, variant):
+                continue
             if time.monotonic() > deadline:
                 return [*errors, f"{case.scenario} {case.label}: time budget spent"]
             with Server(variant) as server:
@@ -329,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         "--runs", type=int, help="runs per variant (default 3; 1 with --quick, to stay under 1 min)"
     )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
-    parser.add_argument("--only", choices=["fan-out", "senders", "latency", "connections"])
+    parser.add_argument(
+        "--only",
+        choices=["fan-out", "senders", "chat", "latency", "connections"],
+        help="one scenario; chat brings the relay's senders at the same settings, to compare",
+    )
     parser.add_argument(
         "--setting",
         action="append",
@@ -388,11 +419,7 @@ def benchmark(args: argparse.Namespace) -> int:
 
     budget = args.budget or (45.0 if args.quick else 1800.0)
     deadline = time.monotonic() + budget
-    todo = [
-        c
-        for c in cases(args.quick)
-        if args.only in (None, c.scenario) and (not args.setting or c.label in args.setting)
-    ]
+    todo = selected(cases(args.quick), args.only, args.setting)
     if not todo:
         print("no case has that scenario and setting", file=sys.stderr)
         return 1
@@ -411,9 +438,23 @@ def benchmark(args: argparse.Namespace) -> int:
     else:
         print(table(todo))
         print("\n" + NOTES.replace("{runtime}", RUNTIMES[RUNTIME[0]]))
+        compared = against_relay(todo)
+        if compared:
+            print("\n" + compared)
         after = loads(os.getloadavg())
         print(f"\nLoad average (1, 5, 15 min) before: {loads(load)}; after: {after}.")
     return 1 if errors else 0
+
+
+def selected(every: list[Case], only: str | None, settings: list[str]) -> list[Case]:
+    """Return the cases of scenario ``only`` (all if None) with one of ``settings`` (all if
+    empty); a chat case brings the relay's many-senders case at the same setting, which
+    the notes compare it with."""
+    picked = [
+        c for c in every if only in (None, c.scenario) and (not settings or c.label in settings)
+    ]
+    chats = {c.label for c in picked if c.scenario == "chat"}
+    return [c for c in every if c in picked or (c.scenario == "senders" and c.label in chats)]
 
 
 def loads(load: tuple[float, float, float]) -> str:

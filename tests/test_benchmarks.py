@@ -10,6 +10,7 @@ open-file limit, so those are tested here too.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import subprocess
@@ -33,6 +34,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
 from wslib import cli
+from wslib.core.protocol import Message, ack_event, encode, message_event, welcome_event
 
 BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -416,3 +418,147 @@ def test_loadgen_on_bun_without_bun_fails_kindly(
     monkeypatch.setattr(run, "BUN", tmp_path / "no-bun")
     assert run.main(["--loadgen-on", "bun", "--quick"]) == 1
     assert "npm ci --prefix benchmarks" in capsys.readouterr().err
+
+
+# -- the chat scenario -------------------------------------------------------------------
+
+
+def fake_chat_handler(fault: str) -> Any:
+    """Return a handler that speaks the chat's protocol with one fault at message 5.
+
+    It acks each send and sends the message to every joined client, the sender too, with
+    the kit's own encoders. ``fault`` changes what one receiver (the first joined that
+    did not send message 5) gets: ``drop`` it, ``reorder`` it after the same sender's
+    next one, send it twice (``duplicate``); or ``no-ack`` leaves message 5 unacked.
+    """
+    joined: dict[Any, str] = {}
+    held: list[tuple[Any, str]] = []
+    count = itertools.count()
+
+    async def handler(connection: Any) -> None:
+        async for data in connection:
+            event = json.loads(data)
+            if event["type"] == "join":
+                joined[connection] = event["name"]
+                welcome = welcome_event(event["name"], "t", "e", [], replay=0, reset=False)
+                await connection.send(encode(welcome))
+                continue
+            n = next(count)
+            mid = f"e-{n:09d}"
+            if not (fault == "no-ack" and n == 5):
+                await connection.send(encode(ack_event(event["cid"], mid, duplicate=False)))
+            frame = encode(message_event(Message(mid, joined[connection], event["text"], 1.0)))
+            victim = next(peer for peer in joined if peer is not connection)
+            for peer in list(joined):
+                if n == 5 and peer is victim and fault in ("drop", "reorder"):
+                    if fault == "reorder":
+                        held.append((peer, frame))
+                    continue
+                await peer.send(frame)
+                if n == 5 and peer is victim and fault == "duplicate":
+                    await peer.send(frame)
+            if n == 8:  # the same sender's next message (3 clients): the held one follows
+                for peer, late in held:
+                    await peer.send(late)
+
+    return handler
+
+
+def chat_loadgen(fault: str) -> dict[str, Any]:
+    """Run `loadgen.js --mode chat` (3 clients, 5 messages each) against the fake chat."""
+
+    async def body() -> dict[str, Any]:
+        async with serve(fake_chat_handler(fault), "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            proc = await asyncio.create_subprocess_exec(
+                "node", str(run.LOADGEN), "--url", f"ws://127.0.0.1:{port}/",
+                "--mode", "chat", "--clients", "3", "--rate", "10", "--duration", "0.5",
+                "--quiet", "0.5", "--timeout", str(4 * TIMEOUT),
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await asyncio.wait_for(proc.communicate(), 5 * TIMEOUT)
+        result: dict[str, Any] = json.loads(out.decode().splitlines()[-1])
+        assert (proc.returncode == 0) == result["ok"], result
+        return result
+
+    return run_async(body())
+
+
+@pytest.mark.node
+def test_the_chat_mode_passes_a_chat_that_delivers_everything() -> None:
+    """Against a chat that acks and delivers every message, the chat mode reports no error."""
+    require("node", "the load generator runs on Node.js")
+    result = chat_loadgen("none")
+    assert result["ok"], result
+    assert result["messages"] == 15
+    assert result["deliveries"] == 45  # each of 3 clients gets all 15, its own included
+    assert result["p99_ms"] > 0
+
+
+@pytest.mark.node
+@pytest.mark.parametrize(
+    ("fault", "counts"),
+    [
+        ("drop", {"lost": 1, "duplicates": 0, "unacked": 0}),
+        ("reorder", {"lost": 0, "duplicates": 0, "unacked": 0}),
+        ("duplicate", {"lost": 0, "duplicates": 1, "unacked": 0}),
+        ("no-ack", {"lost": 0, "duplicates": 0, "unacked": 1}),
+    ],
+)
+def test_the_chat_mode_reports_a_lost_reordered_duplicated_or_unacked_message(
+    fault: str, counts: dict[str, int]
+) -> None:
+    """A chat that drops, reorders or repeats one delivery, or skips one ack, fails the run,
+    and the result says which."""
+    require("node", "the load generator runs on Node.js")
+    result = chat_loadgen(fault)
+    assert not result["ok"], result
+    assert {key: result[key] for key in counts} == counts, result
+    if fault in ("drop", "reorder"):  # the same sender's next message came too early
+        assert result["order_errors"] >= 1, result
+    if fault == "no-ack":  # its own message came with no ack just before it
+        assert result["ack_errors"] >= 1, result
+    assert result["error"], result
+
+
+@pytest.mark.node
+@pytest.mark.slow
+def test_the_chat_scenario_verifies_and_reports_on_wslib() -> None:
+    """The chat scenario runs against `wslib serve` and reports the figures its row shows."""
+    require_variant("wslib")
+    with Server(VARIANTS["wslib"]) as server:
+        server.start()
+        result = run.chat(8, 20, 0.5)(server)
+    assert result["deliveries"] == 8 * 8 * 10
+    for key in ("deliveries_per_s", "per_cpu_s", "p50_ms", "p99_ms", "loadgen_cpu"):
+        assert result[key] > 0, (key, result)
+
+
+def test_only_chat_brings_the_relays_senders_and_runs_the_chat_on_wslib_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--only chat` also runs the relay's senders at the same settings, skips the chat on
+    servers that have none, and compares the two under the table."""
+    ran: list[tuple[str, str, str]] = []
+
+    def fake_run(case: run.Case, variants: list[Any], *_: object) -> list[str]:
+        for variant in variants:
+            if run.serves(case, variant):
+                ran.append((case.scenario, case.label, variant.name))
+                figures = {"deliveries_per_s": 100.0, "per_cpu_s": 200.0, "p99_ms": 3.0}
+                if case.scenario == "chat":
+                    figures = {"deliveries_per_s": 50.0, "per_cpu_s": 150.0, "p99_ms": 9.0}
+                case.results.setdefault(variant.name, []).append(figures)
+        return []
+
+    monkeypatch.setattr(run, "run_case", fake_run)
+    setting = ["--setting", "100 x 20 msg/s"]
+    assert run.main(["--only", "chat", *setting, "--variants", "wslib,websockets-broadcast"]) == 0
+    assert ran == [
+        ("senders", "100 x 20 msg/s", "wslib"),
+        ("senders", "100 x 20 msg/s", "websockets-broadcast"),
+        ("chat", "100 x 20 msg/s", "wslib"),
+    ]
+    out = capsys.readouterr().out
+    assert "- chat 100 x 20 msg/s, wslib: 50 deliveries/s, p99 9 ms" in out
+    assert "the chat did 0.50x its deliveries/s, 0.75x its per CPU-s." in out
