@@ -232,7 +232,7 @@ function readDigits(buf, i, end) {
 }
 
 /** Whether buf[i..] starts with the bytes of `token`. */
-const at = (buf, i, end, token) =>
+const startsWith = (buf, i, end, token) =>
   end - i >= token.length && buf.compare(token, 0, token.length, i, i + token.length) === 0;
 
 /**
@@ -280,8 +280,8 @@ const CHAT = {
   path: '/chat',
   getsOwn: true,
   handler: (me, on) => (buf, start, end) => {
-    if (!at(buf, start, end, MESSAGE)) {
-      if (at(buf, start, end, JOINED)) return undefined; // a later joiner: nothing to check
+    if (!startsWith(buf, start, end, MESSAGE)) {
+      if (startsWith(buf, start, end, JOINED)) return undefined; // a later joiner: nothing to check
       let event;
       try {
         event = JSON.parse(buf.toString('utf8', start, end));
@@ -296,9 +296,9 @@ const CHAT = {
     if (on.replayed(me)) return undefined; // history from before this run
     const idStart = start + MESSAGE.length;
     const idEnd = buf.indexOf(0x22, idStart); // '"': ids hold no escapes
-    if (idEnd < 0 || !at(buf, idEnd, end, NAME)) return on.bad();
+    if (idEnd < 0 || !startsWith(buf, idEnd, end, NAME)) return on.bad();
     const [name, i] = readDigits(buf, idEnd + NAME.length, end);
-    if (!at(buf, i, end, TEXT)) return on.bad();
+    if (!startsWith(buf, i, end, TEXT)) return on.bad();
     const [from, j] = readDigits(buf, i + TEXT.length, end);
     const [seq, k] = readDigits(buf, j + 1, end);
     const [sentUs, l] = readDigits(buf, k + 1, end);
