@@ -220,7 +220,7 @@ NET_STATE = Path(tempfile.gettempdir()) / "wslib-bench-source-net"
 NETS = 254  # 127.0.1 to 127.0.254: never 127.0.0, nor the broadcast-looking 127.0.255
 
 
-def source_net(state: Path = NET_STATE) -> str | None:
+def source_net(state: Path = NET_STATE, clock: Callable[[], float] = time.time) -> str | None:
     """Return loopback addresses that no recent connections run on this machine used.
 
     A run's closed connections wait in TIME_WAIT for a minute. Opened again from the same
@@ -231,7 +231,7 @@ def source_net(state: Path = NET_STATE) -> str | None:
     scenarios use. N follows the last one any ``run.py`` took, kept in ``state`` under
     an exclusive lock, so two processes started a moment apart (two engineers, or a run
     right after another's) take different networks too; it wraps after 254, far more
-    runs than fit in a minute. Where ``state`` cannot be written, N comes from the clock
+    runs than fit in a minute. Where ``state`` cannot be written, N comes from ``clock``
     in minutes. ``None`` off Linux, where only 127.0.0.1 may be bound by default.
     """
     if not sys.platform.startswith("linux"):
@@ -246,7 +246,7 @@ def source_net(state: Path = NET_STATE) -> str | None:
             file.truncate()
             file.write(f"{n}\n")
     except OSError:  # another user's file, say: fall back to the minute
-        n = int(time.time() // 60) % NETS + 1
+        n = int(clock() // 60) % NETS + 1
     return f"127.0.{n}"
 
 
