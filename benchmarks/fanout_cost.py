@@ -50,6 +50,12 @@ class NullTransport(asyncio.Transport):
     def is_closing(self) -> bool:
         return False
 
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
 
 def load(tree: Path) -> ModuleType:
     """Import the fan-out module from ``tree`` under a name of its own."""
