@@ -501,9 +501,8 @@ class Server(AsyncStopOnExit):
     def _receiver(self) -> OnMessage:
         """Return where a new relay client's whole messages go: the shared inlet's ``relay``,
         or that of an inlet of its own, with a rate limit."""
-        if self.limits.relay_rate is None:
-            return self._shared_relay
-        return _Inlet(self, _limiter(self.limits.relay_rate)).relay
+        inlet = self._inlet()
+        return self._shared_relay if inlet is self._shared_inlet else inlet.relay
 
     def _inlet(self) -> _Inlet:
         """Return the way in for a new relay client: the shared one, or its own with a limit."""
