@@ -19,7 +19,6 @@ Variants alternate run by run, as in ``run.py``::
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import signal
@@ -30,11 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import loadgen
+from run import loadgen, source_net
 from servers import VARIANTS, Server, Variant, raise_nofile, tree_variant
 
 HERE = Path(__file__).resolve().parent
-_NETS = itertools.count(1)
 
 
 def cpu_split(pid: int) -> tuple[float, float]:
@@ -69,8 +67,10 @@ def one_run(variant: Variant, count: int, strace: bool, gc: bool) -> dict[str, o
             if gc:
                 os.kill(server.pid, signal.SIGUSR1)
             user, system = cpu_split(server.pid)
-            net = f"127.{200 + os.getpid() % 50}.{next(_NETS)}"  # fresh: no TIME_WAIT
-            options: dict[str, float | str] = {"receivers": count, "sources": 4, "source-net": net}
+            options: dict[str, float | str] = {"receivers": count, "sources": 4}
+            net = source_net()  # fresh, as run.py's: no TIME_WAIT left by an earlier run
+            if net is not None:
+                options["source-net"] = net
             proc = loadgen(server.url, 150, mode="connections", **options)
             assert proc.stdout is not None
             assert proc.stdin is not None
