@@ -81,7 +81,8 @@ def measured(server: Server, proc: subprocess.Popen[str], timeout: float) -> dic
     """Finish a run, adding the server's CPU time over the span the load generator measured.
 
     The load generator prints ``{"event":"start"}`` and ``{"event":"end"}`` around what it
-    measures; the server's CPU time is read at each (to the kernel's 10 ms tick). Adds
+    measures; the server's CPU time is read at each (to the nanosecond where the kernel
+    allows: ``process_cpu_seconds``). Adds
     ``server_cpu`` (CPU seconds per wall second: 1 is one core busy), ``server_cpu_s`` and,
     for deliveries, ``per_cpu_s``: deliveries per server CPU-second.
     """
@@ -95,7 +96,8 @@ def measured(server: Server, proc: subprocess.Popen[str], timeout: float) -> dic
             break  # it failed before measuring: finish() reports why
     result = finish(proc, timeout)
     if "start" in marks and "end" in marks:
-        cpu = max(marks["end"] - marks["start"], 0.01)  # never below one tick
+        # Never zero: /proc/PID/stat, the fallback, may not move over a short span.
+        cpu = max(marks["end"] - marks["start"], 1e-9)
         result["server_cpu_s"] = cpu
         result["server_cpu"] = cpu / result["elapsed_s"]
         if "deliveries" in result:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -40,7 +41,8 @@ BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 import open_cost  # noqa: E402 - benchmarks/ is no package
 import run  # noqa: E402
-from servers import VARIANTS, Server, tree_variant  # noqa: E402
+import servers  # noqa: E402
+from servers import VARIANTS, Server, process_cpu_seconds, tree_variant  # noqa: E402
 
 
 def require_variant(name: str) -> None:
@@ -228,6 +230,81 @@ def test_relay_cost_relays_each_burst_through_a_server_to_every_receiver() -> No
     assert out.returncode == 0, out.stdout + out.stderr  # a child counts every receiver's write
     (line,) = out.stdout.splitlines()
     assert re.fullmatch(rf"{re.escape(str(ROOT))}: \d+ ns per message .*, 1\.00x .*", line)
+
+
+# -- the server's CPU time ------------------------------------------------------------------
+
+# For each line it reads, spins for that many CPU seconds in a thread of its own that then
+# ends, and prints the CPU time it spent meanwhile by its own clock.
+SPINNER = """
+import sys, threading, time
+
+def spin(seconds):
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+
+for line in sys.stdin:
+    start = time.process_time()
+    worker = threading.Thread(target=spin, args=(float(line),))
+    worker.start()
+    worker.join()
+    print(time.process_time() - start, flush=True)
+"""
+TICK = 1 / os.sysconf("SC_CLK_TCK")  # what /proc/PID/stat counts in
+
+
+def spun(child: Any, seconds: float) -> float:
+    """Have the spinner spin for ``seconds`` of CPU; return what it counted once it is done."""
+    child.proc.stdin.write(f"{seconds}\n")
+    child.proc.stdin.flush()
+    return float(child.line(10 * TIMEOUT))
+
+
+def proc_stat_seconds(pid: int, monkeypatch: pytest.MonkeyPatch) -> float:
+    """Return ``process_cpu_seconds(pid)`` as it reads with the CPU clock refused."""
+
+    def refuse(clock: int) -> int:
+        raise OSError(22, "Invalid argument")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(servers.time, "clock_gettime_ns", refuse)
+        return process_cpu_seconds(pid)
+
+
+def test_a_processs_cpu_clock_agrees_with_proc_stat_and_counts_threads_that_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CPU clock reads what /proc/PID/stat does, to its ticks, including ended threads."""
+    with spawn("-c", SPINNER) as child:
+        done = spun(child, 0.2)
+        ticked = proc_stat_seconds(child.proc.pid, monkeypatch)  # first: the clock only grows
+        clock = process_cpu_seconds(child.proc.pid)
+        # /proc cuts user and system time to a tick each: behind by up to two ticks.
+        assert 0 <= clock - ticked < 2 * TICK, (clock, ticked)
+        assert clock >= done >= 0.2  # the spinning thread had ended, and still counts
+
+
+def test_a_processs_cpu_clock_resolves_far_below_a_tick() -> None:
+    """Two reads around 2 ms of a process's work differ by about 2 ms, not 0 or a tick."""
+    with spawn("-c", SPINNER) as child:
+        spun(child, 0.001)  # started: its imports are behind it
+        before = process_cpu_seconds(child.proc.pid)
+        done = spun(child, 0.002)
+        used = process_cpu_seconds(child.proc.pid) - before
+        assert done <= used < TICK, (done, used)
+
+
+def test_without_the_cpu_clock_the_time_comes_from_proc_stat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the CPU clock cannot be read, the CPU time is /proc/PID/stat's, in whole ticks."""
+    with spawn("-c", SPINNER) as child:
+        done = spun(child, 0.2)
+        ticked = proc_stat_seconds(child.proc.pid, monkeypatch)
+        clock = process_cpu_seconds(child.proc.pid)
+    assert ticked / TICK == pytest.approx(round(ticked / TICK), abs=1e-6)  # whole ticks
+    assert done - 2 * TICK < ticked <= clock < ticked + 2 * TICK
 
 
 # -- the options `wslib serve` has for speed and scale -------------------------------------
