@@ -62,6 +62,7 @@ class TransportStub(asyncio.Transport):
         super().__init__()
         self.chunks: list[bytes] = []
         self.backlog = backlog
+        self.asked = 0  # how often the backlog was asked for
 
     @property
     def written(self) -> bytes:
@@ -71,6 +72,7 @@ class TransportStub(asyncio.Transport):
         self.chunks.append(data)
 
     def get_write_buffer_size(self) -> int:
+        self.asked += 1
         return self.backlog
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
@@ -455,6 +457,33 @@ def test_publish_keeps_to_the_limit_and_reports_the_slow() -> None:
         assert tight.written == frame_bytes(message) * 2  # backlog + 1 held = limit: still in
         assert over.chunks == []
         assert slow == [tight_conn, over_conn]
+
+    run_async(body())
+
+
+def test_publish_asks_for_the_backlog_only_of_a_paused_connection_far_below_the_limit() -> None:
+    """A transport pauses its connection past ``write_limit_high``: only then can it be slow.
+
+    With the default 1 MiB limit an unpaused member is written without asking its
+    transport; a paused one is asked, and over the limit it is left out and reported.
+    """
+    message = "m" * 100
+    limit = 1024 * 1024
+
+    async def body() -> None:
+        slow: list[ServerConnection] = []
+        fanout = Fanout(on_slow=slow.append)
+        relay: Relay[ServerConnection] = Relay()
+        (calm, calm_transport), (stuck, stuck_transport) = connection(), connection(limit + 1)
+        stuck.pause_writing()  # what its transport did when its backlog passed the mark
+        assert limit > calm.write_limit_high + len(frame_bytes(message))
+        relay.join(calm)
+        relay.join(stuck)
+        fanout.publish(relay, message, sender=None, limit=limit)
+        fanout.flush()
+        assert (calm_transport.written, calm_transport.asked) == (frame_bytes(message), 0)
+        assert (stuck_transport.chunks, stuck_transport.asked) == ([], 1)
+        assert slow == [stuck]
 
     run_async(body())
 

@@ -29,8 +29,12 @@ bytes with its own frames spliced in, still in one write. Either way a turn hold
 cannot hold back the first write.
 
 What it relies on, checked by tests/test_fanout.py against websockets' own
-``broadcast()``: ``connection.protocol.state``, ``connection.send_in_progress``,
-``connection.protocol.extensions`` and ``connection.transport``. The supported websockets
+``broadcast()``: ``connection.protocol.state`` (read as ``_state``, what the property
+returns, since the loop over recipients reads it for each), ``connection.send_in_progress``,
+``connection.protocol.extensions`` and ``connection.transport``; and, to skip asking a
+transport for its backlog, that ``connection.paused`` is true whenever more than
+``connection.write_limit_high`` bytes wait (websockets sets the transport's high-water mark
+to it, and the transport pauses the protocol above it). The supported websockets
 versions are pinned in pyproject.toml to those it was tested with.
 
 More shortcuts live here because they, too, lean on how websockets works inside:
@@ -288,7 +292,7 @@ class Fanout:
         # This loop runs once per recipient per message: keep it short.
         for connection in connections:
             protocol = connection.protocol
-            if protocol.state is not OPEN or connection.send_in_progress is not None:
+            if protocol._state is not OPEN or connection.send_in_progress is not None:
                 continue  # closing, or in the middle of a fragmented message: as broadcast()
             mine = held.get(connection)
             if mine is not None:  # more in this turn: the transport's backlog is already known
@@ -378,9 +382,8 @@ class Fanout:
         # what a delivery costs besides its system call: keep it short.
         for connection in batch.members:
             protocol = connection.protocol
-            if protocol.state is not OPEN or connection.send_in_progress is not None:
+            if protocol._state is not OPEN or connection.send_in_progress is not None:
                 continue  # closing, or in the middle of a fragmented message: as broadcast()
-            transport = connection.transport
             extra = held.pop(connection, None) if held else None
             sent = own.get(connection)
             if sent is None and extra is None:
@@ -395,8 +398,14 @@ class Fanout:
                 self._broadcast(connection, batch, limit, slow)
                 continue
             if limit is not None:
-                backlog = transport.get_write_buffer_size()
-                if backlog + (size if data is joined else len(data)) > limit:
+                length = size if data is joined else len(data)
+                # A connection its transport has not paused has at most write_limit_high
+                # bytes waiting: only near the limit is the backlog worth asking for.
+                if connection.paused or length + connection.write_limit_high > limit:
+                    backlog = connection.transport.get_write_buffer_size()
+                else:
+                    backlog = 0
+                if backlog + length > limit:
                     # The rare path: it may be falling behind.
                     fits = _within(_frames_for(batch, connection, extra), limit - backlog)
                     if len(fits) < len(data):
