@@ -288,7 +288,7 @@ def cases(quick: bool) -> list[Case]:
         ]
     return [
         *(
-            Case("fan-out", f"N={n}", "deliveries_per_s", "deliveries/s", fanout(n, 400_000, 64))
+            Case("fan-out", f"N={n}", "deliveries_per_s", "deliveries/s", fanout(n, 1_000_000, 64))
             for n in (10, 100, 1000)
         ),
         *(
