@@ -403,16 +403,14 @@ class Fanout:
                 # bytes waiting: only near the limit is the backlog worth asking for.
                 if connection.paused or length + connection.write_limit_high > limit:
                     backlog = connection.transport.get_write_buffer_size()
-                else:
-                    backlog = 0
-                if backlog + length > limit:
-                    # The rare path: it may be falling behind.
-                    fits = _within(_frames_for(batch, connection, extra), limit - backlog)
-                    if len(fits) < len(data):
-                        slow.append(connection)
-                        data = fits
-                        if not data:
-                            continue
+                    if backlog + length > limit:
+                        # The rare path: it may be falling behind.
+                        fits = _within(_frames_for(batch, connection, extra), limit - backlog)
+                        if len(fits) < len(data):
+                            slow.append(connection)
+                            data = fits
+                            if not data:
+                                continue
             self._write(connection, data)  # every write goes through it (tests count them)
         for mine in held.values():  # not members: they go before the next batch's frames
             mine.at = [0] * len(mine.at)
