@@ -30,16 +30,9 @@ import time
 from pathlib import Path
 
 from run import loadgen, source_net
-from servers import VARIANTS, Server, Variant, raise_nofile, tree_variant
+from servers import VARIANTS, Server, Variant, cpu_split, raise_nofile, tree_variant
 
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_split(pid: int) -> tuple[float, float]:
-    """Return the user and system CPU seconds that process ``pid`` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def with_gc_probe(variant: Variant, report: Path) -> Variant:

@@ -27,6 +27,7 @@ __all__ = [
     "VARIANTS",
     "Server",
     "Variant",
+    "cpu_split",
     "nofile_limit",
     "pin",
     "process_cpu_seconds",
@@ -132,8 +133,17 @@ def process_cpu_seconds(pid: int) -> float:
     try:
         return time.clock_gettime_ns((~pid << 3) | 2) / 1e9
     except OSError:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """Return the user and system CPU seconds of process ``pid``, from ``/proc/PID/stat``.
+
+    Each is counted in the kernel's ticks (10 ms).
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def nofile_limit() -> int:
