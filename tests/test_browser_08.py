@@ -282,6 +282,9 @@ def test_notebook_08_playground_works_through_jupyter_server_proxy(tmp_path: Pat
             sources = [lab.frames.nth(i).get_attribute("data-src") for i in range(8)]
             origin = f"http://127.0.0.1:{jupyter.port}"
             assert all(re.match(r"/proxy/\d+/playground#script=", src) for src in sources)
+            # Until its page answers, the loader replaces the inner frame each second (Run All
+            # restarted the server): an evaluate() there may find its frame detached.
+            expect(lab.frame(0).locator("#run")).to_be_visible()
             assert lab.frame(0).locator("body").evaluate("() => location.origin") == origin
 
             pane = page.locator(".chat-pane-Python").last
