@@ -14,6 +14,7 @@ import collections
 import contextlib
 import gc
 import logging
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from websockets.protocol import CLOSED, CLOSING, CONNECTING, OPEN, State
 from websockets.protocol import Protocol as SansIOProtocol
 from websockets.server import ServerProtocol
 
+import wslib.server.fanout
 import wslib.server.server
 from wslib import Server
 from wslib.core.relay import PEER_PREFIX, Relay
@@ -1192,6 +1194,10 @@ def test_a_shed_connection_waits_for_a_slow_reader_and_then_sends_everything() -
             client.transport.pause_reading()
             try:
                 await until(lambda: bool(opened and opened[0].drain_waiters), 4 * TIMEOUT)
+                transport = opened[0].transport
+                assert transport.get_write_buffer_size() > 0
+                if sys.version_info >= (3, 12):  # the spare gave way to a real deque
+                    assert type(transport._buffer) is collections.deque  # type: ignore[attr-defined]
                 stop.set()
                 client.transport.resume_reading()
                 payloads = []
@@ -1220,6 +1226,68 @@ def test_an_open_connection_drops_its_finished_handshake_future() -> None:
             await until(lambda: len(opened) == 1)
             assert opened[0].request_rcvd is None
             assert opened[0].recv_messages.frames.queue == []
+
+    run_async(body())
+
+
+class _BufferedTransport:
+    """Stands in for asyncio's socket transport: an attribute ``_buffer`` and a weakref."""
+
+    _buffer: Any = None
+
+
+def test_a_spare_write_buffer_answers_as_an_empty_deque_until_bytes_must_wait() -> None:
+    """Empty, it answers as an empty deque; the first bytes to wait give the transport a
+    real deque holding them; it keeps no strong reference to the transport."""
+    spare_class = wslib.server.fanout._SpareBuffer
+    for put, expected in [
+        (lambda b: b.append(b"x"), [b"x"]),
+        (lambda b: b.appendleft(b"y"), [b"y"]),
+        (lambda b: b.extend([b"a", b"b"]), [b"a", b"b"]),
+    ]:
+        transport = _BufferedTransport()
+        spare = transport._buffer = spare_class(transport)
+        assert len(spare) == 0
+        assert not spare
+        assert list(spare) == []
+        spare.clear()
+        with pytest.raises(IndexError):
+            spare.popleft()
+        put(spare)
+        assert type(transport._buffer) is collections.deque
+        assert list(transport._buffer) == expected
+    gone = _BufferedTransport()
+    orphan = spare_class(gone)
+    del gone
+    orphan.append(b"late")  # no transport left to give a deque to, and no error
+    assert sys.getsizeof(orphan) + sys.getsizeof(weakref.ref(_BufferedTransport)) < sys.getsizeof(
+        collections.deque()
+    )
+
+
+def test_an_open_connections_empty_write_buffer_is_a_spare_where_asyncio_has_a_deque() -> None:
+    """On CPython 3.12 and newer asyncio's transport keeps a deque for unsent bytes; an open
+    connection has the spare in its place. On 3.11 the transport's bytearray is left."""
+
+    async def body() -> None:
+        opened: list[ServerConnection] = []
+
+        async def handler(connection: ServerConnection) -> None:
+            opened.append(connection)
+            await connection.send(await connection.recv())  # the spare answers a write
+            await connection.wait_closed()
+
+        async with _holding_server(handler) as server, connect(server.url) as client:
+            await until(lambda: len(opened) == 1)
+            buffer = opened[0].transport._buffer  # type: ignore[attr-defined]
+            if sys.version_info >= (3, 12):
+                assert type(buffer) is wslib.server.fanout._SpareBuffer
+            else:
+                assert type(buffer) is bytearray
+            await client.send("echo")
+            assert await recv(client) == "echo"
+            # A socket that takes every write whole leaves the spare where it was.
+            assert opened[0].transport._buffer is buffer  # type: ignore[attr-defined]
 
     run_async(body())
 
