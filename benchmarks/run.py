@@ -9,6 +9,7 @@ Usage::
     python benchmarks/run.py                  # every scenario, a markdown table
     python benchmarks/run.py --only fan-out --runs 5 --variants node-quiet,wslib
     python benchmarks/run.py --only fan-out --variants wslib --tree before=/tmp/before
+    python benchmarks/run.py --variants wslib,bun --python py3.13=.venv-3.13/bin/python
     python benchmarks/run.py --only chat --variants wslib   # with the relay's senders rows
 """
 
@@ -35,6 +36,7 @@ from servers import (
     Variant,
     nofile_limit,
     pin,
+    python_variant,
     raise_nofile,
     tree_variant,
 )
@@ -380,6 +382,15 @@ def main(argv: list[str] | None = None) -> int:
         help="also run `python -m wslib serve` from the checkout at PATH, as variant NAME",
     )
     parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        type=python_variant,
+        metavar="NAME=INTERPRETER",
+        help="also run `python -m wslib serve` from this checkout on INTERPRETER (a venv's "
+        "python with the kit's dependencies), as variant NAME",
+    )
+    parser.add_argument(
         "--loadgen-on",
         choices=list(RUNTIMES),
         default="node",
@@ -407,8 +418,9 @@ def benchmark(args: argparse.Namespace) -> int:
     """Run the cases that ``args`` selects and print the results; return the exit code."""
     raise_nofile()
     variants: list[Variant] = []
-    known = VARIANTS | {v.name: v for v in args.tree}
-    for name in [*args.variants.split(","), *(v.name for v in args.tree)]:
+    extra = [*args.tree, *args.python]
+    known = VARIANTS | {v.name: v for v in extra}
+    for name in [*args.variants.split(","), *(v.name for v in extra)]:
         variant = known.get(name)
         reason = "unknown variant" if variant is None else variant.missing()
         if variant is None or reason:

@@ -31,6 +31,7 @@ __all__ = [
     "nofile_limit",
     "pin",
     "process_cpu_seconds",
+    "python_variant",
     "raise_nofile",
     "tree_variant",
 ]
@@ -41,6 +42,9 @@ BUN = HERE / "node_modules" / ".bin" / "bun"  # the binary that the `bun` npm pa
 TASKSET = shutil.which("taskset")
 
 
+PY = sys.executable
+
+
 @dataclass(frozen=True)
 class Variant:
     """A server under test: how to start it, and why it cannot run (if so)."""
@@ -49,6 +53,7 @@ class Variant:
     command: tuple[str, ...]
     needs: str  # "node", "bun", "wslib", "wslib+uvloop" or "python"
     cwd: Path = HERE.parent  # where it runs: `python -m wslib` imports wslib from here
+    python: str = PY  # the interpreter that serves a wslib variant
 
     def missing(self) -> str | None:
         """Return why this variant cannot run here, or None if it can."""
@@ -68,8 +73,13 @@ class Variant:
             # Ask the interpreter that will serve, from the directory it will serve in.
             # wslib must come from that directory, not from wherever it is installed.
             modules = self.needs.replace("+", ".cli, ") if "+" in self.needs else "wslib.cli"
-            check = [PY, "-c", f"import {modules}; print(wslib.__file__)"]
-            done = subprocess.run(check, cwd=self.cwd, capture_output=True, text=True, timeout=30)
+            check = [self.python, "-c", f"import {modules}; print(wslib.__file__)"]
+            try:
+                done = subprocess.run(
+                    check, cwd=self.cwd, capture_output=True, text=True, timeout=30
+                )
+            except OSError as exc:  # no such interpreter
+                return f"cannot run {self.python}: {exc}"
             if done.returncode != 0:
                 return f"cannot import {modules} in {self.cwd}"
             if not Path(done.stdout.strip()).resolve().is_relative_to(self.cwd.resolve()):
@@ -77,7 +87,6 @@ class Variant:
         return None
 
 
-PY = sys.executable
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
 NODE_SERVER = (NODE or "node", str(HERE / "node" / "server.js"))
 VARIANTS = {
@@ -107,6 +116,22 @@ def tree_variant(spec: str) -> Variant:
     if not sep or not name or not path:
         raise ValueError(f"expected NAME=PATH, got {spec!r}")
     return Variant(name, (PY, "-m", "wslib", "serve", *LOCAL), "wslib", Path(path).resolve())
+
+
+def python_variant(spec: str) -> Variant:
+    """Return a variant serving ``python -m wslib serve`` from this checkout on another
+    interpreter, to compare Python versions side by side in one run.
+
+    Args:
+        spec: ``NAME=INTERPRETER``, e.g. ``py3.13=.venv-3.13/bin/python`` (a venv with
+            the kit's dependencies; wslib itself comes from this checkout).
+    """
+    name, sep, python = spec.partition("=")
+    if not sep or not name or not python:
+        raise ValueError(f"expected NAME=INTERPRETER, got {spec!r}")
+    if os.sep in python:  # a path: from here, not from where the server runs
+        python = str(Path(python).absolute())  # not resolve(): a venv's python is a link
+    return Variant(name, (python, "-m", "wslib", "serve", *LOCAL), "wslib", python=python)
 
 
 def pin(command: list[str], core: int) -> list[str]:

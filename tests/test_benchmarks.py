@@ -42,7 +42,13 @@ sys.path.insert(0, str(BENCHMARKS))
 import open_cost  # noqa: E402 - benchmarks/ is no package
 import run  # noqa: E402
 import servers  # noqa: E402
-from servers import VARIANTS, Server, process_cpu_seconds, tree_variant  # noqa: E402
+from servers import (  # noqa: E402
+    VARIANTS,
+    Server,
+    process_cpu_seconds,
+    python_variant,
+    tree_variant,
+)
 
 
 def require_variant(name: str) -> None:
@@ -94,7 +100,10 @@ SCENARIOS = {
     "fan-out": (run.fanout(10, 2000, 8, 30), ["deliveries_per_s", "per_cpu_s", "loadgen_cpu"]),
     "senders": (run.senders(8, 20, 0.5), ["deliveries_per_s", "per_cpu_s", "p50_ms", "p99_ms"]),
     "latency": (run.latency(20, 200, 0.5), ["p99_ms", "first_p50_ms", "first_p99_ms"]),
-    "connections": (run.connections(60, sources=3), ["kb_per_conn", "open_s", "broadcast_s"]),
+    "connections": (
+        run.connections(60, sources=3),
+        ["kb_per_conn", "open_s", "open_cpu_us", "broadcast_s"],
+    ),
 }
 
 
@@ -110,10 +119,8 @@ def test_each_scenario_verifies_and_reports_on_each_server(name: str, scenario: 
     with Server(VARIANTS[name]) as server:
         server.start()
         result = measure(server)
-    for key in keys:
+    for key in keys:  # the server's CPU clock counts nanoseconds: no figure may be 0
         assert result[key] > 0, (key, result)
-    if scenario == "connections":  # a few connections may open within one clock tick
-        assert result["open_cpu_us"] >= 0, result
 
 
 def test_connections_past_the_open_file_limit_are_refused_before_any_connects() -> None:
@@ -145,6 +152,30 @@ def test_tree_variant_serves_wslib_from_another_checkout(tmp_path: Path) -> None
     assert variant.missing() is not None  # no wslib in an empty directory
     with pytest.raises(ValueError, match="NAME=PATH"):
         tree_variant("no-path")
+
+
+def test_python_variant_serves_this_checkout_on_another_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--python NAME=INTERPRETER` runs `INTERPRETER -m wslib serve` from this checkout,
+    and says why it cannot where the interpreter is missing or cannot import the kit."""
+    variant = python_variant(f"same={sys.executable}")
+    assert variant.command[:4] == (sys.executable, "-m", "wslib", "serve")
+    assert variant.cwd == VARIANTS["wslib"].cwd
+    assert variant.missing() is None
+    isolated = tmp_path / "isolated"  # -I: neither this checkout nor the venv's packages
+    isolated.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
+    isolated.chmod(0o755)
+    assert (
+        python_variant(f"bare={isolated}").missing() == f"cannot import wslib.cli in {variant.cwd}"
+    )
+    missing = python_variant(f"gone={tmp_path / 'python9'}").missing()
+    assert missing is not None
+    assert missing.startswith(f"cannot run {tmp_path / 'python9'}")
+    monkeypatch.chdir(tmp_path)  # a relative path is taken from where run.py was started
+    assert python_variant("rel=venv/bin/python").python == str(tmp_path / "venv/bin/python")
+    with pytest.raises(ValueError, match="NAME=INTERPRETER"):
+        python_variant("no-interpreter")
 
 
 @pytest.mark.node
