@@ -42,9 +42,6 @@ BUN = HERE / "node_modules" / ".bin" / "bun"  # the binary that the `bun` npm pa
 TASKSET = shutil.which("taskset")
 
 
-PY = sys.executable
-
-
 @dataclass(frozen=True)
 class Variant:
     """A server under test: how to start it, and why it cannot run (if so)."""
@@ -53,7 +50,6 @@ class Variant:
     command: tuple[str, ...]
     needs: str  # "node", "bun", "wslib", "wslib+uvloop" or "python"
     cwd: Path = HERE.parent  # where it runs: `python -m wslib` imports wslib from here
-    python: str = PY  # the interpreter that serves a wslib variant
 
     def missing(self) -> str | None:
         """Return why this variant cannot run here, or None if it can."""
@@ -70,16 +66,18 @@ class Variant:
             except (OSError, subprocess.SubprocessError) as exc:
                 return f"{BUN} does not run here: {exc}"
         if self.needs.startswith("wslib"):
-            # Ask the interpreter that will serve, from the directory it will serve in.
-            # wslib must come from that directory, not from wherever it is installed.
+            # Ask the interpreter that will serve (the command's first word), from the
+            # directory it will serve in. wslib must come from that directory, not from
+            # wherever it is installed.
+            python = self.command[0]
             modules = self.needs.replace("+", ".cli, ") if "+" in self.needs else "wslib.cli"
-            check = [self.python, "-c", f"import {modules}; print(wslib.__file__)"]
+            check = [python, "-c", f"import {modules}; print(wslib.__file__)"]
             try:
                 done = subprocess.run(
                     check, cwd=self.cwd, capture_output=True, text=True, timeout=30
                 )
             except OSError as exc:  # no such interpreter
-                return f"cannot run {self.python}: {exc}"
+                return f"cannot run {python}: {exc}"
             if done.returncode != 0:
                 return f"cannot import {modules} in {self.cwd}"
             if not Path(done.stdout.strip()).resolve().is_relative_to(self.cwd.resolve()):
@@ -87,6 +85,7 @@ class Variant:
         return None
 
 
+PY = sys.executable
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
 NODE_SERVER = (NODE or "node", str(HERE / "node" / "server.js"))
 VARIANTS = {
@@ -131,7 +130,7 @@ def python_variant(spec: str) -> Variant:
         raise ValueError(f"expected NAME=INTERPRETER, got {spec!r}")
     if os.sep in python:  # a path: from here, not from where the server runs
         python = str(Path(python).absolute())  # not resolve(): a venv's python is a link
-    return Variant(name, (python, "-m", "wslib", "serve", *LOCAL), "wslib", python=python)
+    return Variant(name, (python, "-m", "wslib", "serve", *LOCAL), "wslib")
 
 
 def pin(command: list[str], core: int) -> list[str]:

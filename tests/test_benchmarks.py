@@ -173,7 +173,7 @@ def test_python_variant_serves_this_checkout_on_another_interpreter(
     assert missing is not None
     assert missing.startswith(f"cannot run {tmp_path / 'python9'}")
     monkeypatch.chdir(tmp_path)  # a relative path is taken from where run.py was started
-    assert python_variant("rel=venv/bin/python").python == str(tmp_path / "venv/bin/python")
+    assert python_variant("rel=venv/bin/python").command[0] == str(tmp_path / "venv/bin/python")
     with pytest.raises(ValueError, match="NAME=INTERPRETER"):
         python_variant("no-interpreter")
 
