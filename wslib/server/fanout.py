@@ -37,7 +37,8 @@ transport for its backlog, that ``connection.paused`` is true whenever more than
 to it, and the transport pauses the protocol above it). The supported websockets
 versions are pinned in pyproject.toml to those it was tested with.
 
-More shortcuts live here because they, too, lean on how websockets works inside:
+More shortcuts live here because they, too, lean on how websockets (and, for the last
+two, asyncio's selector transport) work inside:
 
 - ``DirectConnection`` hands a message that arrives whole straight to a callback, without
   websockets' queue and a wake-up of the handler's task; ``handle_directly`` serves it
