@@ -8,17 +8,27 @@ and once every connection is open. With ``--strace``, ``strace -c -f -p PID`` wa
 span (it slows the server down: its CPU figures are then not comparable) and its table is
 printed as calls per connection. With ``--gc``, a ``wslib`` server runs under a wrapper
 that times every collection (``gc.callbacks``) and reports those of the open phase.
-Variants alternate run by run, as in ``run.py``::
+Once they are open, one message must reach them all, as in ``run.py`` (a run fails
+otherwise). Variants alternate run by run, as in ``run.py``::
 
     ulimit -n 20000
     .venv/bin/python benchmarks/open_cost.py --variants wslib,node-corked --tree before=/tmp/b
     .venv/bin/python benchmarks/open_cost.py --variants wslib --count 3000 --strace --runs 1
     .venv/bin/python benchmarks/open_cost.py --variants wslib --gc --runs 2
+
+Besides ``run.py``'s servers, ``--variants`` takes the floors of ``open_floor.py``, which
+only open connections (the load generator is stopped once they are open):
+``floor-key`` (asyncio, and a handshake that finds the key and answers it),
+``floor-websockets`` (asyncio, and websockets' sans-I/O handshake) and the same two on
+uvloop, ``floor-key-uvloop`` and ``floor-websockets-uvloop``::
+
+    .venv/bin/python benchmarks/open_cost.py --variants wslib,node-corked,floor-key,floor-websockets
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -29,10 +39,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import loadgen, source_net
-from servers import VARIANTS, Server, Variant, cpu_split, raise_nofile, tree_variant
+from run import finish, loadgen, source_net
+from servers import PY, VARIANTS, Server, Variant, cpu_split, raise_nofile, tree_variant
 
 HERE = Path(__file__).resolve().parent
+FLOOR = (PY, str(HERE / "open_floor.py"), "--host", "127.0.0.1", "--port", "0")
+FLOORS = {
+    v.name: v
+    for v in (
+        Variant("floor-key", (*FLOOR, "--handshake", "key"), "python"),
+        Variant("floor-websockets", (*FLOOR, "--handshake", "websockets"), "python"),
+        Variant("floor-key-uvloop", (*FLOOR, "--handshake", "key", "--uvloop"), "python"),
+        Variant(
+            "floor-websockets-uvloop", (*FLOOR, "--handshake", "websockets", "--uvloop"), "python"
+        ),
+    )
+}
 
 
 def with_gc_probe(variant: Variant, report: Path) -> Variant:
@@ -74,11 +96,17 @@ def one_run(variant: Variant, count: int, strace: bool, gc: bool) -> dict[str, o
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(30)
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            proc.communicate(timeout=100)
             if not opened.startswith('{"event":"open"'):
+                proc.kill()
+                proc.communicate()
                 raise RuntimeError(f"{variant.name}: the load generator failed")
+            if variant.name in FLOORS:  # it relays nothing: no message can reach them
+                proc.kill()
+                proc.communicate()
+            else:  # one message to all of them, checked, and they close
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                finish(proc, 100)
             result: dict[str, object] = {
                 "variant": variant.name,
                 "open_s": json.loads(opened)["open_s"],
@@ -153,7 +181,15 @@ def main() -> int:
     parser.add_argument("--gc", action="store_true", help="time the collector (wslib only)")
     args = parser.parse_args()
     raise_nofile()
-    variants = [VARIANTS[name] for name in args.variants.split(",") if name]
+    known = {**VARIANTS, **FLOORS}
+    names = [name for name in args.variants.split(",") if name]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown variants: {', '.join(unknown)}; known: {', '.join(known)}")
+    variants = [known[name] for name in names]
+    uvloop = any("--uvloop" in v.command for v in variants)
+    if uvloop and importlib.util.find_spec("uvloop") is None:
+        raise SystemExit("the uvloop floors need uvloop: pip install 'wslib[fast]'")
     variants += [tree_variant(spec) for spec in args.tree]
     results: dict[str, list[dict[str, object]]] = {v.name: [] for v in variants}
     for _ in range(args.runs):

@@ -236,6 +236,54 @@ def test_open_cost_splits_the_cpu_of_opening_and_times_the_collector_in_that_spa
     assert result["gc"]["0"][0] >= 1  # 200 connections' objects pass 700 young ones
 
 
+@pytest.mark.parametrize("handshake", ["key", "websockets"])
+def test_the_open_floor_answers_a_real_clients_handshake(handshake: str) -> None:
+    """Each floor of open_floor.py opens a connection that websockets' client accepts (it
+    checks the 101 and the accept key); the floor then ignores what the client sends."""
+    floor = str(BENCHMARKS / "open_floor.py")
+    with spawn(floor, "--handshake", handshake, "--port", "0") as child:
+        url = child.line()
+
+        async def body() -> None:
+            async with connect(url, open_timeout=TIMEOUT, close_timeout=0.1) as client:
+                assert client.response is not None
+                assert client.response.status_code == 101
+                await client.send("ignored")
+                with pytest.raises(TimeoutError):  # nothing comes back: it only opens
+                    await recv(client, timeout=0.2)
+
+        run_async(body())
+
+
+@pytest.mark.node
+@pytest.mark.slow
+def test_open_cost_measures_the_floors_and_stops_the_load_generator_itself() -> None:
+    """The floors relay nothing: open_cost.py reports their open phase, then ends the load
+    generator instead of waiting for a message that cannot come."""
+    require("node", "the load generator runs on Node.js")
+    command = [sys.executable, str(BENCHMARKS / "open_cost.py")]
+    options = ["--variants", "floor-key,floor-websockets", "--count", "200", "--runs", "1"]
+    out = subprocess.run(
+        command + options, capture_output=True, text=True, timeout=8 * TIMEOUT, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert [r["variant"] for r in results] == ["floor-key", "floor-websockets"]
+    for result in results:
+        assert result["open_s"] > 0
+        assert result["user_us"] + result["sys_us"] > 0
+
+
+def test_open_cost_names_the_variants_it_knows_when_given_another() -> None:
+    """An unknown variant stops open_cost.py before any server starts, listing the known."""
+    command = [sys.executable, str(BENCHMARKS / "open_cost.py"), "--variants", "wslib,nope"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert out.returncode == 1
+    assert "unknown variants: nope; known: wslib" in out.stderr
+    assert "floor-websockets" in out.stderr
+    assert out.stdout == ""
+
+
 def test_open_cost_reads_strace_tables_as_calls_per_connection() -> None:
     """Each row of `strace -c` becomes its calls divided by the connections, most first."""
     table = """% time     seconds  usecs/call     calls    errors syscall
