@@ -19,8 +19,10 @@ otherwise). Variants alternate run by run, as in ``run.py``::
 Besides ``run.py``'s servers, ``--variants`` takes the floors of ``open_floor.py``, which
 only open connections (the load generator is stopped once they are open):
 ``floor-key`` (asyncio, and a handshake that finds the key and answers it),
-``floor-websockets`` (asyncio, and websockets' sans-I/O handshake) and the same two on
-uvloop, ``floor-key-uvloop`` and ``floor-websockets-uvloop``::
+``floor-websockets`` (asyncio, and websockets' sans-I/O handshake), ``floor-serve``
+(``websockets.asyncio``'s server as ``wslib serve`` sets it, without the kit) and the same
+three on uvloop, ``floor-key-uvloop``, ``floor-websockets-uvloop`` and
+``floor-serve-uvloop``::
 
     .venv/bin/python benchmarks/open_cost.py --variants wslib,node-corked,floor-key,floor-websockets
 """
@@ -49,10 +51,12 @@ FLOORS = {
     for v in (
         Variant("floor-key", (*FLOOR, "--handshake", "key"), "python"),
         Variant("floor-websockets", (*FLOOR, "--handshake", "websockets"), "python"),
+        Variant("floor-serve", (*FLOOR, "--handshake", "serve"), "python"),
         Variant("floor-key-uvloop", (*FLOOR, "--handshake", "key", "--uvloop"), "python"),
         Variant(
             "floor-websockets-uvloop", (*FLOOR, "--handshake", "websockets", "--uvloop"), "python"
         ),
+        Variant("floor-serve-uvloop", (*FLOOR, "--handshake", "serve", "--uvloop"), "python"),
     )
 }
 

@@ -1,12 +1,17 @@
-"""The least a Python server can do to open a WebSocket connection: a floor for open_cost.py.
+"""The least a Python server can do to open a WebSocket connection: floors for open_cost.py.
 
-Not a server to use. It answers every opening handshake with 101 and then ignores the
-connection: no checks of the request, no messages, no closing handshake. What it costs per
-connection opened is what asyncio (or uvloop) costs, plus, with ``--handshake websockets``,
-what websockets' own handshake costs on its own: its sans-I/O ``ServerProtocol`` parses the
-request, checks it and writes the response, with none of ``websockets.asyncio``'s
-connection, tasks and timers around it. ``--handshake key`` does less than any real
-server: it finds ``Sec-WebSocket-Key`` and answers with ``websockets.utils.accept_key``.
+Not a server to use. It answers every opening handshake with 101 and then leaves the
+connection idle: it sends nothing and relays nothing. Each ``--handshake`` adds one layer:
+
+- ``key`` does less than any real server: it finds ``Sec-WebSocket-Key`` and answers it
+  with ``websockets.utils.accept_key``, checking nothing. What it costs per connection
+  opened is what the event loop (asyncio, or uvloop) costs.
+- ``websockets`` runs websockets' own handshake: its sans-I/O ``ServerProtocol`` parses the
+  request, checks it and writes the response, with none of ``websockets.asyncio``'s
+  connection, tasks and timers around it.
+- ``serve`` is ``websockets.asyncio.server.serve`` set as ``wslib serve`` sets it (no
+  compression, no keepalive task per connection), with a handler that waits for the
+  close: websockets' whole asyncio server, without the kit.
 
 Usage (the first stdout line is the URL; SIGTERM stops it)::
 
@@ -19,8 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-from typing import cast
+from typing import Any, cast
 
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as websockets_serve
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 from websockets.utils import accept_key
@@ -84,18 +91,29 @@ class SansIO(asyncio.Protocol):
 HANDSHAKES: dict[str, type[asyncio.Protocol]] = {"key": KeyOnly, "websockets": SansIO}
 
 
+async def wait_closed(connection: ServerConnection) -> None:
+    """Hold the connection until it closes (``serve``'s handler)."""
+    await connection.wait_closed()
+
+
 async def serve(handshake: str, host: str, port: int) -> None:
     """Serve until the process is stopped, printing the URL first."""
+    if handshake == "serve":
+        options: dict[str, Any] = {"compression": None, "ping_interval": None, "backlog": 4096}
+        async with websockets_serve(wait_closed, host, port, **options) as server:
+            print(f"ws://{host}:{server.sockets[0].getsockname()[1]}/", flush=True)
+            await asyncio.Event().wait()
+        return
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(HANDSHAKES[handshake], host, port, backlog=4096)
-    print(f"ws://{host}:{server.sockets[0].getsockname()[1]}/", flush=True)
+    plain = await loop.create_server(HANDSHAKES[handshake], host, port, backlog=4096)
+    print(f"ws://{host}:{plain.sockets[0].getsockname()[1]}/", flush=True)
     await asyncio.Event().wait()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and serve; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--handshake", choices=sorted(HANDSHAKES), default="websockets")
+    parser.add_argument("--handshake", choices=[*HANDSHAKES, "serve"], default="websockets")
     parser.add_argument("--uvloop", action="store_true", help="on uvloop's event loop")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -236,7 +236,7 @@ def test_open_cost_splits_the_cpu_of_opening_and_times_the_collector_in_that_spa
     assert result["gc"]["0"][0] >= 1  # 200 connections' objects pass 700 young ones
 
 
-@pytest.mark.parametrize("handshake", ["key", "websockets"])
+@pytest.mark.parametrize("handshake", ["key", "websockets", "serve"])
 def test_the_open_floor_answers_a_real_clients_handshake(handshake: str) -> None:
     """Each floor of open_floor.py opens a connection that websockets' client accepts (it
     checks the 101 and the accept key); the floor then ignores what the client sends."""
@@ -262,13 +262,14 @@ def test_open_cost_measures_the_floors_and_stops_the_load_generator_itself() -> 
     generator instead of waiting for a message that cannot come."""
     require("node", "the load generator runs on Node.js")
     command = [sys.executable, str(BENCHMARKS / "open_cost.py")]
-    options = ["--variants", "floor-key,floor-websockets", "--count", "200", "--runs", "1"]
+    floors = ["floor-key", "floor-websockets", "floor-serve"]
+    options = ["--variants", ",".join(floors), "--count", "200", "--runs", "1"]
     out = subprocess.run(
         command + options, capture_output=True, text=True, timeout=8 * TIMEOUT, check=False
     )
     assert out.returncode == 0, out.stdout + out.stderr
     results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    assert [r["variant"] for r in results] == ["floor-key", "floor-websockets"]
+    assert [r["variant"] for r in results] == floors
     for result in results:
         assert result["open_s"] > 0
         assert result["user_us"] + result["sys_us"] > 0
