@@ -30,7 +30,6 @@ three on uvloop, ``floor-key-uvloop``, ``floor-websockets-uvloop`` and
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import signal
@@ -47,17 +46,11 @@ from servers import PY, VARIANTS, Server, Variant, cpu_split, raise_nofile, tree
 HERE = Path(__file__).resolve().parent
 FLOOR = (PY, str(HERE / "open_floor.py"), "--host", "127.0.0.1", "--port", "0")
 FLOORS = {
-    v.name: v
-    for v in (
-        Variant("floor-key", (*FLOOR, "--handshake", "key"), "python"),
-        Variant("floor-websockets", (*FLOOR, "--handshake", "websockets"), "python"),
-        Variant("floor-serve", (*FLOOR, "--handshake", "serve"), "python"),
-        Variant("floor-key-uvloop", (*FLOOR, "--handshake", "key", "--uvloop"), "python"),
-        Variant(
-            "floor-websockets-uvloop", (*FLOOR, "--handshake", "websockets", "--uvloop"), "python"
-        ),
-        Variant("floor-serve-uvloop", (*FLOOR, "--handshake", "serve", "--uvloop"), "python"),
+    f"floor-{handshake}{suffix}": Variant(
+        f"floor-{handshake}{suffix}", (*FLOOR, "--handshake", handshake, *loop), needs
     )
+    for handshake in ("key", "websockets", "serve")
+    for suffix, loop, needs in (("", (), "python"), ("-uvloop", ("--uvloop",), "python+uvloop"))
 }
 
 
@@ -191,10 +184,11 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"unknown variants: {', '.join(unknown)}; known: {', '.join(known)}")
     variants = [known[name] for name in names]
-    uvloop = any("--uvloop" in v.command for v in variants)
-    if uvloop and importlib.util.find_spec("uvloop") is None:
-        raise SystemExit("the uvloop floors need uvloop: pip install 'wslib[fast]'")
     variants += [tree_variant(spec) for spec in args.tree]
+    for variant in variants:
+        reason = variant.missing()
+        if reason is not None:
+            raise SystemExit(f"{variant.name}: {reason}")
     results: dict[str, list[dict[str, object]]] = {v.name: [] for v in variants}
     for _ in range(args.runs):
         for variant in variants:

@@ -48,7 +48,7 @@ class Variant:
 
     name: str
     command: tuple[str, ...]
-    needs: str  # "node", "bun", "wslib", "wslib+uvloop" or "python"
+    needs: str  # "node", "bun", "wslib", "wslib+uvloop", "python" or "python+uvloop"
     cwd: Path = HERE.parent  # where it runs: `python -m wslib` imports wslib from here
 
     def missing(self) -> str | None:
@@ -82,6 +82,10 @@ class Variant:
                 return f"cannot import {modules} in {self.cwd}"
             if not Path(done.stdout.strip()).resolve().is_relative_to(self.cwd.resolve()):
                 return f"wslib in {self.cwd} is not the one imported: {done.stdout.strip()}"
+        if self.needs == "python+uvloop":
+            check = [self.command[0], "-c", "import uvloop"]
+            if subprocess.run(check, capture_output=True, timeout=30).returncode != 0:
+                return "uvloop is not installed: pip install 'wslib[fast]'"
         return None
 
 

@@ -285,6 +285,38 @@ def test_open_cost_names_the_variants_it_knows_when_given_another() -> None:
     assert out.stdout == ""
 
 
+def test_open_cost_says_why_a_variant_cannot_run_before_any_server_starts(
+    tmp_path: Path,
+) -> None:
+    """open_cost.py asks each variant why it cannot run, as run.py does: a checkout with no
+    wslib of its own stops the run with that reason."""
+    command = [sys.executable, str(BENCHMARKS / "open_cost.py"), "--variants", "floor-key"]
+    out = subprocess.run(
+        [*command, "--tree", f"empty={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=2 * TIMEOUT,
+        check=False,
+    )
+    assert out.returncode == 1
+    reason = tree_variant(f"empty={tmp_path}").missing()
+    assert reason is not None
+    assert str(tmp_path) in reason
+    assert out.stderr == f"empty: {reason}\n"
+    assert out.stdout == ""
+
+
+def test_a_uvloop_floor_without_uvloop_says_how_to_get_it(tmp_path: Path) -> None:
+    """A floor on uvloop, served by an interpreter that cannot import uvloop, is missing it."""
+    isolated = tmp_path / "isolated"  # -I -S: no site-packages, so no uvloop
+    isolated.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
+    isolated.chmod(0o755)
+    floor = open_cost.FLOORS["floor-key-uvloop"]
+    assert floor.missing() in (None, "uvloop is not installed: pip install 'wslib[fast]'")
+    bare = servers.Variant(floor.name, (str(isolated), *floor.command[1:]), floor.needs)
+    assert bare.missing() == "uvloop is not installed: pip install 'wslib[fast]'"
+
+
 def test_open_cost_reads_strace_tables_as_calls_per_connection() -> None:
     """Each row of `strace -c` becomes its calls divided by the connections, most first."""
     table = """% time     seconds  usecs/call     calls    errors syscall
