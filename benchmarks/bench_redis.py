@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from wslib.teaching.redis_server import RedisServer  # noqa: E402
 
+STALL = 10.0  # seconds a receiver may wait for its next message
 PREFIX = "Received message from peer: "
 
 
@@ -62,7 +63,7 @@ async def barrier(sender: ClientConnection, receivers: list[ClientConnection]) -
     ready = [False] * len(receivers)
 
     async def wait(i: int, receiver: ClientConnection) -> None:
-        while not (await receiver.recv()).startswith(PREFIX + "probe"):
+        while not (await receiver.recv(decode=True)).startswith(PREFIX + "probe"):
             pass
         ready[i] = True
 
@@ -84,7 +85,6 @@ async def fan_out(send_url: str, recv_url: str, receivers: int, messages: int) -
     """Return deliveries per second; raise if any message is lost, repeated or reordered."""
     window = 64
     done = [0] * messages
-    completed = asyncio.Event()
     finished = 0
     progress = asyncio.Condition()
     async with connect(send_url) as sender:
@@ -95,7 +95,8 @@ async def fan_out(send_url: str, recv_url: str, receivers: int, messages: int) -
             async def receive(conn: ClientConnection) -> None:
                 nonlocal finished
                 for expected in range(messages):
-                    text = await conn.recv()
+                    async with asyncio.timeout(STALL):
+                        text = await conn.recv()
                     if text != f"{PREFIX}{expected}":
                         raise RuntimeError(f"expected {expected}, got {text!r}")
                     done[expected] += 1
@@ -103,15 +104,20 @@ async def fan_out(send_url: str, recv_url: str, receivers: int, messages: int) -
                         finished += 1
                         async with progress:
                             progress.notify_all()
-                completed.set()
 
-            tasks = [asyncio.create_task(receive(c)) for c in conns]
+            async def send_all() -> None:
+                for i in range(messages):
+                    async with progress:
+                        while i - finished >= window:
+                            await progress.wait()
+                    await sender.send(str(i))
+
             start = time.perf_counter()
-            for i in range(messages):
-                async with progress:
-                    await progress.wait_for(lambda i=i: i - finished < window)
-                await sender.send(str(i))
-            await asyncio.gather(*tasks)
+            # One receiver's error (or a message STALL seconds late) ends the whole run.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(send_all())
+                for conn in conns:
+                    group.create_task(receive(conn))
             return receivers * messages / (time.perf_counter() - start)
         finally:
             for conn in conns:

@@ -344,6 +344,19 @@ def test_relay_cost_relays_each_burst_through_a_server_to_every_receiver() -> No
     assert re.fullmatch(rf"{re.escape(str(ROOT))}: \d+ ns per message .*, 1\.00x .*", line)
 
 
+def test_bench_redis_relays_every_message_in_each_set_up() -> None:
+    """`bench_redis.py` runs its three set-ups, each receiver checking every message in order."""
+    require("redis-server", "bench_redis.py links two servers through Redis")
+    command = [sys.executable, str(BENCHMARKS / "bench_redis.py")]
+    options = ["--receivers", "3", "--messages", "150", "--runs", "1"]
+    out = subprocess.run(
+        command + options, capture_output=True, text=True, timeout=12 * TIMEOUT, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr  # a lost or late message raises
+    rows = [line for line in out.stdout.splitlines() if re.match(r"\| (one|two)", line)]
+    assert [row.split(" | ")[0] for row in rows] == ["| one", "| one+redis", "| two"]
+
+
 # -- the server's CPU time ------------------------------------------------------------------
 
 # For each line it reads, spins for that many CPU seconds in a thread of its own that then
