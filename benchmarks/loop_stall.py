@@ -94,7 +94,7 @@ class Probe:
         """Time the loop's selector, the collector and the keepalive's pings from now on."""
         probe = self
 
-        class TimedSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+        class TimedSelector(selectors.DefaultSelector):
             def select(self, timeout: float | None = None) -> Any:
                 probe.turn_ends()
                 ready = super().select(timeout)

@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,10 @@ def child(receivers: int, burst: int, turns: int, rounds: int) -> None:
         server = Server(port=0, log=LogBook(out))
         # Where a relay client's whole messages go: the server's receiver (since
         # 2026-11-30 evening), or before that its inlet.
-        receiver = getattr(server, "_receiver", None) or server._inlet
+        receiver: Callable[[], Any] = getattr(server, "_receiver", None) or server._inlet
         members = []
         for _ in range(receivers + 1):
-            connection = DirectConnection(ServerProtocol(), server=None)  # type: ignore[arg-type]
+            connection = DirectConnection(ServerProtocol(), server=None)
             Connection.connection_made(connection, CountingTransport())
             protocol = connection.protocol
             protocol.state = OPEN

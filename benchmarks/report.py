@@ -146,9 +146,9 @@ def against_relay(done: list[Case]) -> str:
                 continue
             theirs = {k: median(base, variant, k) for k in ("deliveries_per_s", "per_cpu_s")}
             shares = [
-                f"{mine[k] / theirs[k]:.2f}x its {what}"
+                f"{m / t:.2f}x its {what}"
                 for k, what in (("deliveries_per_s", "deliveries/s"), ("per_cpu_s", "per CPU-s"))
-                if mine[k] is not None and theirs[k]
+                if (m := mine[k]) is not None and (t := theirs[k])
             ]
             lines.append(
                 f"{line}; the relay in this run: {fmt(theirs['deliveries_per_s'])} "

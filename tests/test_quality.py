@@ -39,5 +39,5 @@ def test_ruff_format() -> None:
 
 
 def test_mypy_strict() -> None:
-    """The package type-checks under mypy --strict."""
-    run_tool("mypy", "--strict", "wslib")
+    """The package and the benchmarks type-check under mypy --strict."""
+    run_tool("mypy", "--strict", "wslib", "benchmarks")
