@@ -108,6 +108,14 @@ VARIANTS = {
 }
 
 
+def named(spec: str, value: str) -> tuple[str, str]:
+    """Split ``NAME=VALUE`` into its two parts; raise ValueError unless both are there."""
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise ValueError(f"expected NAME={value}, got {spec!r}")
+    return name, rest
+
+
 def tree_variant(spec: str) -> Variant:
     """Return a variant serving ``python -m wslib serve`` from another checkout.
 
@@ -115,9 +123,7 @@ def tree_variant(spec: str) -> Variant:
         spec: ``NAME=PATH``, e.g. ``before=/tmp/before`` for a ``git worktree`` of the
             commit before a change, to measure the change side by side with it.
     """
-    name, sep, path = spec.partition("=")
-    if not sep or not name or not path:
-        raise ValueError(f"expected NAME=PATH, got {spec!r}")
+    name, path = named(spec, "PATH")
     return Variant(name, (PY, "-m", "wslib", "serve", *LOCAL), "wslib", Path(path).resolve())
 
 
@@ -129,9 +135,7 @@ def python_variant(spec: str) -> Variant:
         spec: ``NAME=INTERPRETER``, e.g. ``py3.13=.venv-3.13/bin/python`` (a venv with
             the kit's dependencies; wslib itself comes from this checkout).
     """
-    name, sep, python = spec.partition("=")
-    if not sep or not name or not python:
-        raise ValueError(f"expected NAME=INTERPRETER, got {spec!r}")
+    name, python = named(spec, "INTERPRETER")
     if os.sep in python:  # a path: from here, not from where the server runs
         python = str(Path(python).absolute())  # not resolve(): a venv's python is a link
     return Variant(name, (python, "-m", "wslib", "serve", *LOCAL), "wslib")
