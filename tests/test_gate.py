@@ -17,7 +17,9 @@ from wslib.core.gate import (
     answer,
     frame_ancestors,
 )
-from wslib.server.assets import page_html, pages, playground_html
+from wslib.server.assets import page_html, pages, playground_html, with_run_key
+
+RUN_KEY = "a-server-s-own-key_0123"
 
 STATE = State(
     mode="relay",
@@ -26,7 +28,7 @@ STATE = State(
     active=3,
     max_connections=10,
     backplane="ok",
-    pages=pages(),
+    pages=pages(RUN_KEY),
 )
 WEBSOCKET = {"Upgrade": "websocket", "Host": "127.0.0.1:8080"}
 DEGRADED = replace(STATE, backplane="degraded")
@@ -57,8 +59,32 @@ def test_page_is_the_chat_html_with_its_content_type() -> None:
 
 def test_playground_is_its_own_html_with_its_content_type() -> None:
     """``GET /playground`` gets the JavaScript playground page as HTML, query or not."""
+    page = with_run_key(playground_html(), RUN_KEY)
     for target in ("/playground", "/playground?token=abc"):
-        assert answer(target, {}, STATE) == Answer(200, playground_html(), PAGE_CONTENT_TYPE)
+        assert answer(target, {}, STATE) == Answer(200, page, PAGE_CONTENT_TYPE)
+
+
+def test_the_playground_carries_its_servers_run_key_and_only_where_the_script_reads_it() -> None:
+    """The key fills the page's one RUN_KEY line; the page is otherwise the file as it is."""
+    plain, keyed = playground_html(), with_run_key(playground_html(), RUN_KEY)
+    assert 'const RUN_KEY = "";  // wslib:run-key' in plain
+    assert keyed.count(RUN_KEY) == 1
+    assert f'const RUN_KEY = "{RUN_KEY}";' in keyed
+    assert keyed.replace(f'"{RUN_KEY}";', '"";  // wslib:run-key') == plain
+    assert "asked === RUN_KEY" in keyed  # what the page compares a link's run= with
+
+
+@pytest.mark.parametrize("key", ["", "1", "fifteen_chars_x", 'a"; alert(1); "' + "x" * 16])
+def test_a_run_key_must_be_long_and_url_safe(key: str) -> None:
+    """A key the page could not hold as a plain string, or short enough to guess, is refused."""
+    with pytest.raises(ValueError, match="run key"):
+        with_run_key(playground_html(), key)
+
+
+def test_a_page_without_its_run_key_line_is_refused() -> None:
+    """A playground edited so that it no longer reads the key would fail loudly, not open."""
+    with pytest.raises(ValueError, match="RUN_KEY"):
+        with_run_key("<html></html>", RUN_KEY)
 
 
 def test_icon_is_204_with_no_content_at_all() -> None:

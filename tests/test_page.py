@@ -10,7 +10,7 @@ from support import http_get, run_async
 from wslib import Server
 from wslib.core.gate import PAGE_CONTENT_TYPE
 from wslib.notebook.page import PROXY_PREFIX_ENV, page_url
-from wslib.server.assets import page_html, playground_html
+from wslib.server.assets import page_html, playground_html, with_run_key
 
 STATIC = Path(__file__).resolve().parents[1] / "wslib" / "server" / "static"
 
@@ -65,13 +65,15 @@ def test_both_pages_carry_the_one_javascript_printable_inlined() -> None:
 
 
 def test_get_playground_serves_the_playground_page_as_html() -> None:
-    """A plain GET /playground answers 200 with the packaged playground as UTF-8 HTML."""
+    """A plain GET /playground answers 200 with the packaged playground as UTF-8 HTML,
+    holding this server's own run key (each server has its own)."""
 
     async def body() -> None:
-        async with Server(port=0) as server:
+        async with Server(port=0) as server, Server(port=0) as other:
             status, headers, page = await http_get(server.port, "/playground?token=x")
             assert (status, headers["content-type"]) == (200, PAGE_CONTENT_TYPE)
-            assert page.decode("utf-8") == playground_html()
+            assert page.decode("utf-8") == with_run_key(playground_html(), server.run_key)
+            assert other.run_key != server.run_key
 
     run_async(body())
 

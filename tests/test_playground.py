@@ -14,10 +14,11 @@ from wslib.notebook.playground import FRAME_CLASS, Playground, playground_url
 
 
 class FakeServer:
-    """Anything with ``http_url`` will do."""
+    """Anything with ``http_url`` and ``run_key`` will do."""
 
     def __init__(self, http_url: str) -> None:
         self.http_url = http_url
+        self.run_key = "the-servers-run-key"
 
 
 SERVER = FakeServer("http://127.0.0.1:8080/?token=t0k")
@@ -49,7 +50,7 @@ def test_options_go_into_the_fragment_too() -> None:
     assert fragment(url) == {
         "script": ["log(1)"],
         "title": ["Check"],
-        "run": ["1"],
+        "run": ["the-servers-run-key"],  # the page runs it at once only with its key
         "port": ["9000"],
     }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import runpy
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,41 @@ def test_a_hostile_message_shows_as_text_and_runs_nothing(browser: Any) -> None:
         )
         assert page.locator("#console img").count() == 0
         assert viewer.dialogs == []
+    finally:
+        viewer.context.close()
+        bob.stop()
+        server.stop()
+
+
+def test_a_link_from_elsewhere_runs_its_script_only_when_run_is_pressed(browser: Any) -> None:
+    """Any page may link here with run= and a script; only the server's own key runs it at once.
+
+    Run at once, such a script would be on the kit's origin: it could join the chat and
+    read its history, which the server's Origin check otherwise keeps from other pages.
+    """
+    server = wslib.start(port=0, name="test-playground-run-key")
+    bob = wslib.SyncClient(server.url, reconnect=False)
+    viewer = Watched(browser)
+    script = (
+        "window.runs = (window.runs || 0) + 1;\n"
+        "const ws = new WebSocket(RELAY);\n"
+        'ws.onopen = () => ws.send("run " + window.runs);\n'
+    )
+    note = "This link asks to run its script at once. Read the script; press Run to run it."
+    try:
+        for forged in ("1", secrets.token_urlsafe(18)):  # the old flag; another server's key
+            page = viewer.page
+            page.goto(f"{playground_url(server, script)}&run={forged}")
+            expect(lines(page)).to_have_text([note])  # written where run() would have been
+            assert page.evaluate("window.runs") is None
+            assert page.locator("#script").input_value() == script  # there to read
+        page.locator("#run").click()
+        expect(lines(page)).to_have_text(["run", "ws1 open"])
+        assert bob.recv(TIMEOUT) == "Received message from peer: run 1"
+        page.goto(playground_url(server, script, run=True))  # as a checker's frame
+        expect(lines(page)).to_have_text(["run", "ws1 open"])
+        assert bob.recv(TIMEOUT) == "Received message from peer: run 1"
+        assert viewer.errors == viewer.dialogs == []
     finally:
         viewer.context.close()
         bob.stop()

@@ -31,6 +31,9 @@ class _Served(Protocol):
     @property
     def http_url(self) -> str: ...
 
+    @property
+    def run_key(self) -> str: ...
+
 
 def _lines_html(lines: list[str]) -> str:
     return "".join(f'<div class="check-line">{html.escape(line)}</div>' for line in lines)

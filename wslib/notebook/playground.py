@@ -15,6 +15,9 @@ Usage in a notebook::
 
 The frame's address holds the script (after ``#``), so the notebook needs no browser to
 run: the cell shows the frame, and the script runs only when someone presses Run in it.
+A checker's frame runs its script at once: its address holds the server's ``run_key``,
+which the page compares with its own copy. Any other page may link to the playground
+with a script of its own, but not with the key, so that script waits for Run.
 The frame is ``wslib.notebook.loader``'s: it loads the page until its server answers, in
 JupyterLab's light or dark theme.
 """
@@ -37,6 +40,9 @@ class _Served(Protocol):
     @property
     def http_url(self) -> str: ...
 
+    @property
+    def run_key(self) -> str: ...
+
 
 def playground_url(
     server: _Served,
@@ -53,7 +59,8 @@ def playground_url(
         server: The kit's server that serves the page (``wslib.start``).
         script: The JavaScript to put in the editor.
         title: The title above the editor; default "WebSocket playground".
-        run: Run the script as soon as the page loads (a checker does; learners press Run).
+        run: Run the script as soon as the page loads (a checker does; learners press Run):
+            the fragment then holds ``server.run_key``, without which the page never does.
         port: Aim the script's ``RELAY`` and ``CHAT`` at this port instead of the page's
             own (reached the same way: directly or through the same proxy).
         proxy: As for ``wslib.page_url``: reach the page through jupyter-server-proxy.
@@ -65,7 +72,7 @@ def playground_url(
     if title is not None:
         fragment["title"] = title
     if run:
-        fragment["run"] = "1"
+        fragment["run"] = server.run_key
     if port is not None:
         fragment["port"] = str(port)
     page = page_url(server, proxy=proxy, path="playground")

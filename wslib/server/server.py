@@ -14,6 +14,7 @@ import asyncio
 import errno
 import itertools
 import logging
+import secrets
 import ssl
 import time
 import weakref
@@ -178,6 +179,10 @@ class Server(AsyncStopOnExit):
             ``["*"]`` for any. Other names get 403, against DNS rebinding
             (``wslib.access.host_allowed``). A server bound beyond loopback accepts any.
 
+    Attributes:
+        run_key: A random key, new with each server, that its playground page holds: a link
+            to the page runs its script at once only with this key (``playground_url``).
+
     Raises:
         ValueError: If both ``backplane`` and ``redis`` are given, or ``replay`` is negative.
         ImportError: If ``redis`` is given and redis-py is not installed.
@@ -210,7 +215,10 @@ class Server(AsyncStopOnExit):
         self.host, self.port, self.mode = host, port, mode
         self.token = resolve_token(host, token)
         self.allowed_hosts = tuple(allowed_hosts) if is_loopback(host) else None
-        self._pages = pages()
+        # A link to the playground runs its script at once only with this key in it
+        # (wslib.notebook.playground): no other page can learn it.
+        self.run_key = secrets.token_urlsafe(18)
+        self._pages = pages(self.run_key)
         self._ssl = _ssl_context(certfile, keyfile)
         self.log = log if log is not None else LogBook()
         self._handler = handler

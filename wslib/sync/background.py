@@ -60,6 +60,11 @@ class BackgroundServer(StopOnExit):
         return self.server.http_url
 
     @property
+    def run_key(self) -> str:
+        """Return the key that lets a playground link run its script at once."""
+        return self.server.run_key
+
+    @property
     def port(self) -> int:
         """Return the bound port."""
         return self.server.port
