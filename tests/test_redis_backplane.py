@@ -305,6 +305,43 @@ def test_redis_killed_and_restarted_mid_chat_loses_nothing() -> None:
         run_async(body(redis))
 
 
+def test_a_redis_that_hangs_is_taken_for_lost_within_its_timeout_and_loses_nothing() -> None:
+    """A Redis that stops answering, its sockets open, degrades the server as a dead one does.
+
+    The command timeout is 1 s, so three tries end within a few seconds; with none, the
+    heartbeat and every command waited on the stopped Redis for tens of seconds.
+    """
+    require("redis-server", "the Redis backplane tests need a real Redis")
+
+    async def body(redis: RedisServer) -> None:
+        async with servers(redis.url) as (a, b), chatters((a, "alice"), (b, "bob")) as (alice, bob):
+            await alice.send("before")
+            await bob.wait_for(lambda: texts(bob) == ["before"], TIMEOUT)
+            redis.pause()
+            try:
+                await alice.wait_for(lambda: alice.status.code == 1013, 2 * TIMEOUT)
+                assert "lost Redis" in alice.status.reason
+                assert (await asyncio.to_thread(health, a))[1]["status"] == "degraded"
+                await alice.send("during")  # not connected: it waits in pending
+            finally:
+                redis.resume()
+            for client in (alice, bob):
+                await client.wait_for(lambda c=client: c.joined and c.is_open, 2 * TIMEOUT)
+            await alice.wait_for(lambda: not alice.pending, TIMEOUT)
+            await bob.wait_for(lambda: texts(bob)[-1:] == ["during"], TIMEOUT)
+            assert [m["text"] for m in bob.messages] == ["before", "during"]
+            assert (await asyncio.to_thread(health, a))[1]["status"] == "ok"
+
+    with RedisServer() as redis:
+        run_async(body(redis))
+
+
+def test_a_command_timeout_shorter_than_the_loops_wait_is_refused() -> None:
+    """Each loop blocks in Redis for 0.25 s: a shorter timeout would take that for a hang."""
+    with pytest.raises(ValueError, match="at least 1 s"):
+        RedisBackplane("redis://127.0.0.1:6379/0", timeout=0.5)
+
+
 def test_a_stopped_server_frees_its_names_and_heartbeat(redis_url: str) -> None:
     """Stopping a server publishes its users' leaves and deletes its heartbeat key at once."""
 

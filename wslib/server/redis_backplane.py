@@ -17,7 +17,9 @@ How each part travels (the keys are listed in ``wslib.storage.redis_store``):
 - **Presence**: each server refreshes a heartbeat key; when one expires, the others free
   the names its clients held and log a ``left`` for each.
 
-When Redis goes away the server is *degraded*: it logs one warning, ``/healthz`` answers
+When Redis goes away, or stops answering for ``timeout`` seconds (three tries of one
+command, about three seconds by default: a Redis that hangs, not only one that is gone),
+the server is *degraded*: it logs one warning, ``/healthz`` answers
 503 ``{"status": "degraded"}``, every chat connection is closed with 1013 (a send that was
 in flight gets an ``error`` with code ``unavailable`` and its ``cid`` first) and new chat
 connections get HTTP 503. The kit's clients reconnect with backoff and, once the server
@@ -69,6 +71,7 @@ DEGRADED_REASON = "chat unavailable: the server lost Redis; try again later"
 
 _FAILURES = (RedisError, OSError)
 _POLL = 0.25  # seconds a loop waits for Redis before it checks whether it should end
+_TRIES = 3  # tries of one command before Redis is taken for lost (quick retries between)
 
 
 class RedisBackplane:
@@ -85,6 +88,11 @@ class RedisBackplane:
         retry: The first and the longest delay (seconds) between reconnection attempts;
             each delay is random up to a value that doubles, so servers do not all
             come back at the same instant.
+        timeout: Seconds one try of a Redis command may take; after three, Redis is taken
+            for lost. At least four times the 0.25 s the loops block in Redis for.
+
+    Raises:
+        ValueError: ``timeout`` is shorter than 1 s.
     """
 
     def __init__(
@@ -97,7 +105,10 @@ class RedisBackplane:
         ttl: float | None = None,
         maxlen: int = 1000,
         retry: tuple[float, float] = (0.1, 5.0),
+        timeout: float = 1.0,
     ) -> None:
+        if timeout < 4 * _POLL:
+            raise ValueError(f"timeout must be at least {4 * _POLL:g} s, not {timeout:g}")
         self.url = url
         self.server_id = server_id or secrets.token_hex(4)
         self.prefix = prefix
@@ -105,12 +116,20 @@ class RedisBackplane:
         self.ttl = ttl if ttl is not None else 3 * heartbeat
         self.retry = retry
         self.dropped = 0  # relayed messages that could not be published
-        # Fail fast inside a command and let this class's own loop do the waiting.
-        quick = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2)
+        # Fail fast inside a command and let this class's own loop do the waiting. Without a
+        # socket timeout a Redis that hangs (stopped, not gone) would hold every command,
+        # and the heartbeat with them, until the kernel gives up on the connection.
+        quick = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=_TRIES - 1)
         self._redis: Redis = Redis.from_url(
-            url, decode_responses=True, retry=quick, socket_connect_timeout=2.0
+            url,
+            decode_responses=True,
+            retry=quick,
+            socket_connect_timeout=2.0,
+            socket_timeout=timeout,
         )
-        self._raw: Redis = Redis.from_url(url, retry=quick, socket_connect_timeout=2.0)
+        self._raw: Redis = Redis.from_url(
+            url, retry=quick, socket_connect_timeout=2.0, socket_timeout=timeout
+        )
         self.store = RedisStore(self._redis, prefix, maxlen=maxlen)
         self._relay_channel = f"{prefix}:relay".encode()
         self._typing_channel = f"{prefix}:typing".encode()

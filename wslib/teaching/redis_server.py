@@ -19,12 +19,16 @@ the cells in between:
    is unsafe in a process with threads, as a kernel running the kit's loop is.)
 3. Started again under the same ``name`` (a re-run notebook cell), it replaces the earlier
    one instead of running beside it.
+
+``kill`` and ``restart`` play a Redis that crashes; ``pause`` and ``resume`` one that hangs
+with its connections open.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,12 +45,14 @@ from ..sync import runtime
 __all__ = ["RedisServer", "redis_server_path", "why_no_redis"]
 
 # Run by the watchdog: wait for the end of stdin (this process closed the pipe, or ended),
-# then ask redis-server, whose pid is the argument, to stop.
+# then ask redis-server, whose pid is the argument, to stop; SIGCONT lets a paused one act
+# on the SIGTERM.
 _WATCHDOG = (
     "import os, signal, sys\n"
     "sys.stdin.buffer.read()\n"
     "try:\n"
     "    os.kill(int(sys.argv[1]), signal.SIGTERM)\n"
+    "    os.kill(int(sys.argv[1]), signal.SIGCONT)\n"
     "except ProcessLookupError:\n"
     "    pass\n"
 )
@@ -188,6 +194,18 @@ class RedisServer(StopOnExit):
             self._watchdog.wait()
             self._watchdog = None
 
+    def pause(self) -> None:
+        """Stop the process without ending it (SIGSTOP): Redis hangs, its sockets stay open."""
+        if self.running:
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused process run again (SIGCONT); it answers what waited meanwhile."""
+        if self.running:
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGCONT)
+
     def restart(self) -> Self:
         """Start the server again on the same port (after ``kill``)."""
         self.kill()
@@ -196,6 +214,7 @@ class RedisServer(StopOnExit):
     def stop(self) -> None:
         """Stop the process and remove its directory; calling it twice does nothing more."""
         runtime.forget(self)
+        self.resume()  # a paused process would not act on the SIGTERM below
         if self._proc is not None and self._proc.poll() is None:
             self._release_watchdog(signal_redis=True)  # it sends SIGTERM to redis-server
             try:
