@@ -11,10 +11,12 @@ handshake is done, so the connection cap counts handshakes in progress too. Past
    told 503 by the gate; past those it is closed at once.
 
 ``connection_cap`` leaves room below the open-file limit for the spare descriptors and the
-server's own, so the server can always accept, refuse and log. Should ``accept`` fail
-anyway (a cap set above the limit, another part of the process holding descriptors),
-asyncio reports each failure with a traceback; ``AcceptErrors`` turns that into one
-warning line per ``every`` seconds with a count.
+server's own, to refuse and log with. ``accept`` can still fail: asyncio accepts all that
+waits in the listen queue (up to the server's backlog, 4,096) in one turn, before any of it
+can be refused, and a cap set above the limit or another part of the process may hold
+descriptors too. asyncio then stops accepting for a second and reports each failure with
+a traceback; ``AcceptErrors`` turns that into one warning line per ``every`` seconds with
+a count.
 """
 
 from __future__ import annotations
