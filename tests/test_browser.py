@@ -27,6 +27,9 @@ region that lasts: the element marked before messages arrive is the one that hol
 makes the widget send all its lines at once adds each line once, a second view shows the
 same lines, and a pane that keeps three lines shows three.
 
+A pane's text box keeps what is typed when the focus leaves it (a click elsewhere, Tab to
+Send) and sends nothing; Enter then sends it once.
+
 Screenshots go to artifacts/ (git ignores it); with ``WSLIB_SCREENSHOTS=docs`` the two of
 the panes go to docs/ as well, where the README shows them. Chromium comes from the system
 (``CHROMIUM``, default ``/usr/bin/chromium``); the test skips without it unless
@@ -438,6 +441,71 @@ def test_a_log_is_one_live_region_that_lasts(browser: Any, tmp_path: Path) -> No
             learner.check_no_errors()
         except Exception:
             learner.failed("live-region")
+            raise
+        finally:
+            learner.context.close()
+
+
+def focused_in(page: Any, selector: str) -> bool:
+    """Return whether the element that has the focus matches ``selector``."""
+    found: bool = page.evaluate(
+        "selector => document.activeElement?.matches(selector) ?? false", selector
+    )
+    return found
+
+
+def test_leaving_a_box_keeps_its_text_and_enter_sends_it_once(browser: Any, tmp_path: Path) -> None:
+    """Half-typed text stays in Bob's box, unsent, when the focus goes to Alice's box or to
+    Send; Enter then sends it, once, and empties the box with the focus still in it."""
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(LIVE_CELLS[0])],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    nbformat.write(notebook, root / "focus.ipynb")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with JupyterLab(root, tmp_path, LAB_SETTINGS) as lab:
+        learner = Learner(browser, lab)
+        page = learner.page
+        try:
+            learner.open(lab.url("lab/tree/focus.ipynb"))
+            run_cell(page, page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first)
+            bob_box = pane(page, "Bob").locator(".chat-input input")
+            bob_box.click()
+            page.keyboard.type("half-typed")
+            pane(page, "Alice").locator(".chat-input input").click()  # the focus leaves
+            # Alice's message reaches Bob through the kernel after anything his box sent.
+            tag = secrets.token_hex(3)
+            type_and_enter(page, "Alice", f"after the click {tag}")
+            expect(pane(page, "Bob").locator(".chat-line", has_text=tag)).to_be_visible()
+            expect(bob_box).to_have_value("half-typed")
+
+            bob_box.click()
+            page.keyboard.press("Tab")  # on to Send: the focus leaves again
+            assert focused_in(page, ".chat-pane-Bob button.chat-send")
+            page.keyboard.press("Shift+Tab")
+            assert focused_in(page, ".chat-pane-Bob .chat-input input")
+            expect(bob_box).to_have_value("half-typed")
+            page.keyboard.press("Enter")
+            expect(bob_box).to_have_value("")
+            assert focused_in(page, ".chat-pane-Bob .chat-input input")
+            page.keyboard.type(f"then {tag}")
+            page.keyboard.press("Enter")
+
+            # Bob's connection delivers in order: a text sent on leaving would come first.
+            alice_lines = pane(page, "Alice").locator(".chat-line")
+            expect(alice_lines.filter(has_text=f"then {tag}")).to_have_count(1)
+            expect(alice_lines.filter(has_text="half-typed")).to_have_text(
+                ["← Received message from peer: half-typed"]
+            )
+            bob_sent = pane(page, "Bob").locator(".chat-line.chat-local")
+            expect(bob_sent).to_have_text(["→ half-typed", f"→ then {tag}"])
+            learner.check_no_errors()
+        except Exception:
+            learner.failed("leaving-a-box")
             raise
         finally:
             learner.context.close()

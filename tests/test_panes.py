@@ -54,9 +54,14 @@ def flush_kit_loop() -> None:
     runtime.run(asyncio.sleep(0), TIMEOUT)
 
 
-def commit(pane: ChatPane, text: str) -> None:
-    """Commit ``text`` in the pane's box as the browser does on Enter (a state update)."""
-    pane.input.set_state({"value": text})
+def press_send(pane: ChatPane, content: Any) -> None:
+    """Deliver ``content`` as the box's front end sends it on Enter or Send (a custom message)."""
+    pane.input._handle_custom_msg(content, [])
+
+
+def enter(pane: ChatPane, text: str) -> None:
+    """Send ``text`` from the pane's box as the browser does on Enter or a click on Send."""
+    press_send(pane, {"event": "send", "text": text})
 
 
 def relay_pair(server: BackgroundServer, stop_later: Callable[[Any], Any]) -> PaneRow:
@@ -94,31 +99,59 @@ def test_panes_open_before_chat_panes_returns(
         row["Carol"]
 
 
-def test_committed_text_is_sent_whole_in_order_and_the_box_is_cleared(
+def test_text_from_the_box_is_sent_whole_and_in_order(
     server: BackgroundServer, stop_later: Callable[[Any], Any]
 ) -> None:
-    """Each commit from the front end is sent exactly as typed, in order, and the box empties."""
+    """Each text the box's front end sends on Enter goes out exactly as typed, in order."""
     alice, bob = relay_pair(server, stop_later)
     long_text = "x" * 3000 + " end"
     texts = [f"message {n}" for n in range(20)] + [long_text]
     for text in texts:
-        commit(alice, text)
-        assert alice.input.value == ""
+        enter(alice, text)
     bob.wait_for_line(" end", timeout=TIMEOUT)
     prefix = "Received message from peer: "
     assert bob.transcript.texts("peer") == [prefix + text for text in texts]
 
 
-def test_blank_commits_and_an_empty_send_button_send_nothing(
+def test_leaving_the_box_sends_nothing(
     server: BackgroundServer, stop_later: Callable[[Any], Any]
 ) -> None:
-    """Committing only spaces, or clicking Send with an empty box, sends nothing."""
+    """What a box commits when the focus leaves it (a value, a bare submit) is never sent."""
     alice, bob = relay_pair(server, stop_later)
-    commit(alice, "   ")
-    alice.button.click()
-    commit(alice, "real")
+    alice.input.set_state({"value": "half-typed"})  # ipywidgets' Text commits this on blur
+    press_send(alice, {"event": "submit"})  # and this on Enter, without the text
+    enter(alice, "whole")
+    bob.wait_for_line("whole", timeout=TIMEOUT)
+    assert bob.transcript.texts("peer") == ["Received message from peer: whole"]
+    assert alice.transcript.texts("local") == ["whole"]
+
+
+def test_blank_or_malformed_messages_send_nothing(
+    server: BackgroundServer, stop_later: Callable[[Any], Any]
+) -> None:
+    """Only spaces, no text, a text that is not a string or another event sends nothing."""
+    alice, bob = relay_pair(server, stop_later)
+    for content in (
+        {"event": "send", "text": "   "},
+        {"event": "send"},
+        {"event": "send", "text": 5},
+        {"event": "paste", "text": "not a send"},
+        "send",
+    ):
+        press_send(alice, content)
+    enter(alice, "real")
     bob.wait_for_line("real", timeout=TIMEOUT)
     assert bob.transcript.texts("peer") == ["Received message from peer: real"]
+
+
+def test_the_box_has_a_label_and_says_how_to_send() -> None:
+    """The box is labelled with the pane's name for screen readers; its placeholder says Enter."""
+    pane = ChatPane("ws://127.0.0.1:9/", "Bob", reconnect=False, wait=False)
+    try:
+        assert pane.input.label == "Message from Bob"
+        assert pane.input.placeholder == "message from Bob, then Enter"
+    finally:
+        pane.stop()
 
 
 def test_received_html_reaches_the_log_as_the_text_it_is(

@@ -23,10 +23,10 @@ How a pane works:
    is a ``LiveLog`` (``wslib.notebook.livelog``): its live region lasts, new lines are
    appended to it as text, so a screen reader announces each one.
 
-The text box commits its text when you press Enter, click Send, or leave the box
-(ipywidgets' ``continuous_update=False``); each commit is sent. The committed value
-carries the text itself, so no keystroke typed before Enter can be lost, however fast
-Enter follows it.
+The text box and Send are a ``ChatInput`` (``wslib.notebook.chatinput``): Enter or a
+click on Send sends the box's text and empties the box; leaving the box sends nothing and
+keeps the text there. The browser's message carries the text itself, so no keystroke typed
+before Enter can be lost, however fast Enter follows it.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from ..client.transcript import Kind, Line, Report, Transcript
 from ..core.display import printable
 from ..sync import runtime
 from ..sync.background import BackgroundServer
+from .chatinput import ChatInput
 from .livelog import LiveLog
 
 __all__ = [
@@ -155,18 +156,13 @@ class ChatPane(View):
 
         self.header = widgets.HTML()
         self.log_view = LiveLog(f"{printable(name)}'s messages", keep=keep)
-        self.input = widgets.Text(
-            placeholder=f"message from {name}, then Enter",
-            continuous_update=False,
-            layout=widgets.Layout(flex="1 1 auto", width="auto"),
+        self.input = ChatInput(
+            f"Message from {printable(name)}", placeholder=f"message from {name}, then Enter"
         )
-        self.button = widgets.Button(description="Send", button_style="primary")
         self.header.add_class("chat-header")
         self.log_view.add_class("chat-log-view")
-        self.input.add_class("chat-input")
-        self.button.add_class("chat-send")
         self.widget = widgets.VBox(
-            [self.header, self.log_view, widgets.HBox([self.input, self.button])],
+            [self.header, self.log_view, self.input],
             layout=widgets.Layout(width="360px", margin="0 8px 8px 0"),
         )
         self.widget.add_class("chat-pane")
@@ -178,8 +174,7 @@ class ChatPane(View):
         # order they were typed even when the socket makes one of them wait.
         self._send_lock = asyncio.Lock()
         self._render()
-        self.input.observe(self._on_commit, names="value")
-        self.button.on_click(self._on_click)
+        self.input.on_send(self.send)
         self._unsubscribe = self.transcript.subscribe(self._schedule_render)
         self.client.listen(self._on_event)
         runtime.remember(self)
@@ -284,19 +279,6 @@ class ChatPane(View):
                 self.transcript.local(text)
         except Exception as exc:  # shown in the pane: there is no cell to raise into
             self.transcript.error(f"not sent ({exc}): {text}")
-
-    def _on_commit(self, change: dict[str, Any]) -> None:
-        self._take()
-
-    def _on_click(self, _button: Any) -> None:
-        self._take()
-
-    def _take(self) -> None:
-        text = self.input.value
-        if not text.strip():
-            return
-        self.input.value = ""  # this commit runs _take again, which finds nothing
-        self.send(text)
 
     def _on_event(self, event: Report) -> None:
         self.transcript.record(event)
