@@ -339,3 +339,14 @@ def test_a_send_the_server_refuses_leaves_pending_and_is_not_retried() -> None:
     assert cid not in alice.client.pending
     alice.send("short")
     alice.wait_for(lambda: not alice.client.pending and len(alice.messages) == 1, TIMEOUT)
+
+
+def test_a_send_after_stop_raises_not_connected_and_is_not_kept() -> None:
+    """After stop() the client is no longer joined, and a send raises NotConnectedError."""
+    server = wslib.start(port=0)
+    alice = SyncChatClient(server.chat_url, "alice")
+    alice.stop()
+    assert not alice.client.joined
+    with pytest.raises(wslib.NotConnectedError, match="closed"):
+        alice.send("after stop")
+    assert not alice.client.pending

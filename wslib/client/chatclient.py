@@ -70,6 +70,8 @@ class ChatClient(BaseClient[Event]):
     Attributes:
         messages: Chat message events, each once, in order.
         online: Who is online, as the server last said.
+        joined: Whether the server welcomed this client. It stays true while the client
+            reconnects, and turns false once it has stopped or closed for good.
         pending: Sends not yet acknowledged, by client message id, in order.
         errors: Error events the server sent to this client.
         history_resets: How many times the server said history was lost (``reset``).
@@ -97,9 +99,16 @@ class ChatClient(BaseClient[Event]):
 
         While the connection is down the message waits in ``pending`` and goes out after
         the next join.
+
+        Raises:
+            TypeError: ``message`` is not text.
+            NotConnectedError: The client has stopped or closed for good: nothing would
+                ever send the message.
         """
         if not isinstance(message, str):
             raise TypeError("chat messages are text")
+        if self._stopping or self.status.state == "closed":
+            raise NotConnectedError(f"not connected to {self.url} ({self.status})")
         cid = uuid.uuid4().hex
         event: Event = {"type": "send", "cid": cid, "text": message}
         if to is not None:
@@ -220,6 +229,8 @@ class ChatClient(BaseClient[Event]):
 
     def emit(self, event: Event | Status) -> None:
         """Pass ``event`` on; on closing for good with sends unacknowledged, say which."""
+        if isinstance(event, Status) and event.state == "closed":
+            self.joined = False  # the session is over: ``send`` now raises
         super().emit(event)
         if isinstance(event, Status) and event.state == "closed" and self.pending:
             self.undelivered = list(self.pending.values())
