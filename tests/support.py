@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -267,6 +268,19 @@ def spawn(*args: str, env: dict[str, str] | None = None) -> Iterator[Child]:
         yield child
     finally:
         child.close()
+
+
+# A program that holds an exclusive lock on the file named in argv[1] until its stdin closes.
+HOLD_LOCK = textwrap.dedent(
+    """
+    import sqlite3, sys
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    db.execute("ROLLBACK")
+    """
+)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

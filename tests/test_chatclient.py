@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import TIMEOUT, LoopThread, restart_port
+from support import HOLD_LOCK, TIMEOUT, LoopThread, restart_port, spawn
 
 import wslib
 from wslib import Backoff, ChatClient, SyncChatClient
@@ -339,6 +339,82 @@ def test_a_send_the_server_refuses_leaves_pending_and_is_not_retried() -> None:
     assert cid not in alice.client.pending
     alice.send("short")
     alice.wait_for(lambda: not alice.client.pending and len(alice.messages) == 1, TIMEOUT)
+
+
+def refused(client: ChatClient) -> list[str]:
+    """Return the cids of the sends the server refused with ``unavailable``, in order."""
+    return [e["cid"] for e in client.errors if e.get("code") == "unavailable"]
+
+
+def test_a_send_refused_as_unavailable_is_retried_on_the_open_connection_in_order(
+    tmp_path: Path,
+) -> None:
+    """A send the store refuses for now is retried, with backoff, on the same connection;
+    a later send waits behind it, and both arrive once, in order."""
+    journal = tmp_path / "chat.sqlite3-journal"
+    server = wslib.start(port=0, history_db=str(tmp_path / "chat.sqlite3"))
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    bob = SyncChatClient(server.chat_url, "bob")
+    journal.mkdir()  # a folder where SQLite's journal must go: every write fails, for now
+    try:
+        first = alice.send("during the outage")
+        alice.wait_for(lambda: len(refused(alice.client)) >= 2, 2 * TIMEOUT)  # retried
+        alice.send("after it")
+        alice.wait_for(lambda: len(refused(alice.client)) >= 4, 2 * TIMEOUT)
+        assert set(refused(alice.client)) == {first}  # "after it" waits, unsent
+    finally:
+        journal.rmdir()
+    alice.wait_for(lambda: not alice.client.pending, 2 * TIMEOUT)
+    bob.wait_for(lambda: len(bob.messages) == 2, TIMEOUT)
+    assert texts(bob.messages) == ["during the outage", "after it"]
+    assert alice.status.state == "open"
+    assert alice.client.connections == 1  # retried on the open connection, not a new one
+
+
+def test_a_send_refused_while_another_process_locks_the_database_keeps_its_place(
+    tmp_path: Path,
+) -> None:
+    """A second send made while the first waits on a locked database is not stored before
+    it: once the lock is gone, the first is retried and both arrive, in order."""
+    path = tmp_path / "chat.sqlite3"
+    server = wslib.start(port=0, history_db=str(path))
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST)
+    bob = SyncChatClient(server.chat_url, "bob")
+    with spawn("-c", HOLD_LOCK, str(path)) as holder:
+        assert holder.line() == "locked"
+        first = alice.send("during the lock")
+        alice.send("typed while it waits")  # before the server has answered the first
+        alice.wait_for(lambda: bool(refused(alice.client)), 2 * TIMEOUT)
+        assert refused(alice.client) == [first]
+        assert holder.proc.stdin is not None
+        holder.proc.stdin.close()  # let go of the lock
+        assert holder.wait() == 0
+    alice.wait_for(lambda: not alice.client.pending, 2 * TIMEOUT)
+    bob.wait_for(lambda: len(bob.messages) == 2, TIMEOUT)
+    assert texts(bob.messages) == ["during the lock", "typed while it waits"]
+    assert alice.client.connections == 1
+
+
+def test_sends_still_refused_when_the_client_stops_are_listed_as_not_delivered(
+    tmp_path: Path,
+) -> None:
+    """Retries go on until stop(); then the refused send and the one queued behind it are
+    listed, oldest first, in one not_delivered error."""
+    journal = tmp_path / "chat.sqlite3-journal"
+    server = wslib.start(port=0, history_db=str(tmp_path / "chat.sqlite3"))
+    events: list[Any] = []
+    alice = SyncChatClient(server.chat_url, "alice", reconnect=FAST, on_event=events.append)
+    journal.mkdir()
+    try:
+        alice.send("refused")
+        alice.wait_for(lambda: len(refused(alice.client)) >= 2, 2 * TIMEOUT)
+        alice.send("queued behind")
+        alice.stop()
+    finally:
+        journal.rmdir()
+    told = [e for e in events if isinstance(e, dict) and e.get("code") == "not_delivered"]
+    assert len(told) == 1
+    assert [e["text"] for e in alice.client.undelivered] == ["refused", "queued behind"]
 
 
 def test_a_send_after_stop_raises_not_connected_and_is_not_kept() -> None:

@@ -12,12 +12,12 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import (
+    HOLD_LOCK,
     TIMEOUT,
     Child,
     child_env,
@@ -33,18 +33,6 @@ from wslib import Backoff, ChatClient, Server
 from wslib.cli import main
 from wslib.core.codes import CLOSE_TRY_AGAIN_LATER
 from wslib.storage.sqlite import SqliteHistory
-
-# Holds an exclusive lock on the file named in argv[1] until its stdin closes.
-HOLD_LOCK = textwrap.dedent(
-    """
-    import sqlite3, sys
-    db = sqlite3.connect(sys.argv[1], isolation_level=None)
-    db.execute("BEGIN EXCLUSIVE")
-    print("locked", flush=True)
-    sys.stdin.readline()
-    db.execute("ROLLBACK")
-    """
-)
 
 
 async def join(connection: ClientConnection, name: str) -> dict[str, Any]:

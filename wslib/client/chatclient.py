@@ -13,6 +13,11 @@ What it adds to ``Client`` (see docs/chat-protocol.md):
 2. Each send carries a fresh client message id (``cid``) and stays in ``pending`` until the
    server acknowledges it; after a reconnection, pending sends are sent again and the
    server drops any it already accepted, so nothing is lost and nothing shows twice.
+   Sends go out one at a time, each once the one before it is answered, so they are
+   stored in the order they were made. One the server refuses for now (``unavailable``:
+   its database is locked or full) is sent again on the open connection after a backoff
+   delay (``Backoff``, capped at its ``maximum``), before anything sent later, until it
+   is stored or the client stops.
 3. Sends, new or retried, go out at most at ``SEND_RATE``, below the server's default
    ``chat_rate``: sixty lines typed while the server was down are not one burst that gets
    the client closed with 1008. Should a server with a lower limit close it with 1008 all
@@ -30,6 +35,7 @@ import contextlib
 import json
 import uuid
 from collections import deque
+from collections.abc import Generator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -38,7 +44,7 @@ from websockets.exceptions import ConnectionClosed
 from ..core.codes import CLOSE_POLICY_VIOLATION
 from ..core.limits import RateLimiter
 from ..core.protocol import VERSION
-from .client import BaseClient, Message, NotConnectedError, Status
+from .client import Backoff, BaseClient, Message, NotConnectedError, Status
 
 __all__ = ["RATE_CLOSE_REASON", "RETRY_ERRORS", "SEND_RATE", "ChatClient", "Event", "JSONValue"]
 
@@ -49,7 +55,8 @@ SEND_RATE = (15.0, 30.0)
 #: The reason of the server's 1008 close for a client over its ``chat_rate``.
 RATE_CLOSE_REASON = "too many messages; slow down"
 
-#: Error codes that refuse a send only for now; the send stays pending and is retried.
+#: Error codes that refuse a send only for now: it stays pending and is sent again, after a
+#: backoff delay, before any later send.
 RETRY_ERRORS = frozenset({"unavailable"})
 
 #: A value in a JSON document, as ``json.loads`` returns it.
@@ -93,6 +100,11 @@ class ChatClient(BaseClient[Event]):
         self._limiter = RateLimiter(*SEND_RATE)
         self._unsent: deque[str] = deque()  # cids to send on this connection, in order
         self._pacer: asyncio.Task[None] | None = None
+        self._inflight: str | None = None  # the send awaiting its ack (or error) now
+        # While the server refuses sends for now (RETRY_ERRORS): the backoff's delays and
+        # the loop time before which nothing is sent.
+        self._retries: Generator[float] | None = None
+        self._resume_at = 0.0
 
     async def send(self, message: Message, to: str | None = None) -> str:  # type: ignore[override]
         """Send a chat message (to everyone, or privately ``to`` one name); return its cid.
@@ -117,8 +129,10 @@ class ChatClient(BaseClient[Event]):
         # ``joined`` still holds while reconnecting; ``is_open`` says the link is up now.
         if self.joined and self.is_open:
             self._unsent.append(cid)
-            if self._pacer is None and len(self._unsent) == 1 and self._take_token():
-                self._unsent.popleft()  # within the pace: send it now, as before
+            idle = self._pacer is None and self._inflight is None and len(self._unsent) == 1
+            if idle and self._take_token():
+                self._unsent.popleft()  # nothing before it, within the pace: send it now
+                self._inflight = cid
                 with contextlib.suppress(ConnectionClosed):  # kept pending, resent later
                     await self._send_event(event)
             else:
@@ -149,17 +163,16 @@ class ChatClient(BaseClient[Event]):
         elif kind == "message":
             self._record(event)
         elif kind == "ack":
-            self.pending.pop(text(event, "cid") or "", None)
+            self._answered(text(event, "cid"), stored=True)
         elif kind == "joined":  # presence comes as deltas; the whole list only on welcome
             self.online = sorted({*self.online, text(event, "name") or ""})
         elif kind == "left":
             self.online = [name for name in self.online if name != text(event, "name")]
         elif kind == "error":
             self.errors.append(event)
-            if event.get("code") not in RETRY_ERRORS:
-                # The server refused this send for good (too long, bad text, no such user):
-                # retrying it after a reconnection would only be refused again.
-                self.pending.pop(text(event, "cid") or "", None)
+            self._answered(
+                text(event, "cid"), stored=False, retry=event.get("code") in RETRY_ERRORS
+            )
         self.emit(event)
 
     def _welcome(self, event: Event) -> None:
@@ -176,6 +189,7 @@ class ChatClient(BaseClient[Event]):
         if self._pacer is not None:  # still busy with the connection that was lost
             self._pacer.cancel()
             self._pacer = None
+        self._inflight, self._retries, self._resume_at = None, None, 0.0
         self._unsent = deque(self.pending)  # retried in the order they were sent, paced
         self._pace()
 
@@ -189,28 +203,61 @@ class ChatClient(BaseClient[Event]):
                 self.last_id = message_id
         self.messages.append(message)
 
+    def _answered(self, cid: str | None, *, stored: bool, retry: bool = False) -> None:
+        """Settle a send the server answered, and let the next one go.
+
+        Args:
+            cid: The send's client message id (``None``: the answer names no send).
+            stored: The server acknowledged it.
+            retry: The server refused it for now: send it again after a backoff delay,
+                before anything sent later.
+        """
+        if cid is None:
+            return
+        if not retry:
+            # Stored, or refused for good (too long, bad text, no such user): retrying it
+            # would only be refused again.
+            self.pending.pop(cid, None)
+        if cid != self._inflight:
+            return
+        self._inflight = None
+        if stored:
+            self._retries, self._resume_at = None, 0.0  # the store takes sends again
+        elif retry and cid in self.pending:
+            self._unsent.appendleft(cid)  # everything in ``_unsent`` was sent after it
+            if self._retries is None:
+                self._retries = (self.backoff or Backoff()).delays()
+            self._resume_at = asyncio.get_running_loop().time() + next(self._retries)
+        self._pace()
+
     def _take_token(self) -> bool:
         return self._limiter.allow(asyncio.get_running_loop().time())
 
     def _pace(self) -> None:
-        """Make sure a task sends what waits in ``_unsent``, at ``SEND_RATE``."""
+        """Make sure a task sends what waits in ``_unsent``, one at a time, at ``SEND_RATE``."""
         if self._pacer is None and self._unsent and self._connection is not None:
             self._pacer = asyncio.get_running_loop().create_task(self._drain(self._connection))
 
     async def _drain(self, connection: ClientConnection) -> None:
         loop = asyncio.get_running_loop()
         try:
+            # One send at a time: the next goes once this one is answered (``_answered``
+            # calls ``_pace`` again), so none can overtake one the server refused for now.
             while self._unsent and self._connection is connection and self.joined:
-                event = self.pending.get(self._unsent[0])
+                if self._inflight is not None:
+                    break
+                cid = self._unsent[0]
+                event = self.pending.get(cid)
                 if event is None:  # acknowledged or refused meanwhile
                     self._unsent.popleft()
                     continue
-                delay = self._limiter.wait(loop.time())
+                delay = max(self._resume_at - loop.time(), self._limiter.wait(loop.time()))
                 if delay > 0:
                     await asyncio.sleep(delay)  # pacing sends: waiting for time is the point
                     continue
                 self._limiter.allow(loop.time())
                 self._unsent.popleft()
+                self._inflight = cid
                 await connection.send(json.dumps(event))
         except ConnectionClosed:
             pass  # what is left goes out after the next welcome
@@ -229,6 +276,10 @@ class ChatClient(BaseClient[Event]):
 
     def emit(self, event: Event | Status) -> None:
         """Pass ``event`` on; on closing for good with sends unacknowledged, say which."""
+        gone = isinstance(event, Status) and event.state in ("reconnecting", "closed")
+        if gone and self._pacer is not None:  # its connection is gone; a welcome starts one
+            self._pacer.cancel()
+            self._pacer = None
         if isinstance(event, Status) and event.state == "closed":
             self.joined = False  # the session is over: ``send`` now raises
         super().emit(event)
