@@ -227,6 +227,39 @@ def test_page_resends_sixty_lines_typed_while_the_server_was_down_at_an_accepted
         server.stop()
 
 
+def test_page_retries_a_send_the_store_refused_for_now_and_keeps_the_order(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A send refused with unavailable is sent again on the open connection, and a line
+    typed after it waits behind it: a peer sees both once, in order (as wslib.ChatClient)."""
+    journal = tmp_path / "chat.db-journal"
+    server = wslib.start(port=0, name="test-page-unavailable", history_db=str(tmp_path / "chat.db"))
+    carol = wslib.SyncChatClient(server.chat_url, "carol")
+    fay = Watched(browser)
+    try:
+        page = fay.join(server.http_url, "fay")
+        journal.mkdir()  # SQLite cannot write its journal: every send is refused, for now
+        try:
+            page.locator("#text").fill("during the outage")
+            page.locator("#text").press("Enter")
+            expect(page.locator("#notice")).to_contain_text("unavailable")
+            page.locator("#text").fill("after it")
+            page.locator("#text").press("Enter")
+        finally:
+            journal.rmdir()
+        carol.wait_for(lambda: len(texts(carol)) >= 2, 2 * TIMEOUT)
+        assert texts(carol) == ["during the outage", "after it"]
+        expect(page.locator("#messages .message .text")).to_have_text(
+            ["during the outage", "after it"]
+        )
+        expect(page.locator("#status")).to_have_text("joined as fay")
+        assert fay.errors == []
+    finally:
+        fay.context.close()
+        carol.stop()
+        server.stop()
+
+
 # The page's own background in each theme (static/chat.html).
 BACKGROUNDS = {"light": "rgb(255, 255, 255)", "dark": "rgb(30, 30, 30)"}
 
