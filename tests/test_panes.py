@@ -211,6 +211,19 @@ def test_chat_mode_uses_names_and_shows_our_own_message_as_local(
     alice.wait_for_line("bob left", "system", timeout=TIMEOUT)
 
 
+def test_a_chat_pane_stopped_says_a_later_send_was_not_sent(
+    server: BackgroundServer, stop_later: Callable[[Any], Any]
+) -> None:
+    """After Stop, a chat pane's send shows one error line, as a relay pane's does."""
+    alice = stop_later(ChatPane(server, "alice", mode="chat", timeout=TIMEOUT))
+    alice.stop()
+    alice.send("after stop")
+    line = alice.wait_for_line("after stop", "error", timeout=TIMEOUT)
+    assert line.text.startswith("not sent, not connected to ws://")
+    assert alice.transcript.find("waiting to reconnect", "system") is None
+    assert not alice.client.pending
+
+
 def test_a_taken_name_fails_to_open_with_the_servers_reason(
     server: BackgroundServer, stop_later: Callable[[Any], Any]
 ) -> None:

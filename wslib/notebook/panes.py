@@ -271,14 +271,15 @@ class ChatPane(View):
     async def _send_now(self, text: str) -> None:
         try:
             if isinstance(self.client, ChatClient):
-                if not self.client.joined:
+                client = self.client
+                if client.status.state != "closed" and not (client.joined and client.is_open):
                     self.transcript.system(f"waiting to reconnect before sending: {text}")
-                await self.client.send(text)
+                await client.send(text)  # closed for good: it raises NotConnectedError
             else:
                 await self.client.send(text)
                 self.transcript.local(text)
         except Exception as exc:  # shown in the pane: there is no cell to raise into
-            self.transcript.error(f"not sent ({exc}): {text}")
+            self.transcript.error(f"not sent, {exc}: {text}")
 
     def _on_event(self, event: Report) -> None:
         self.transcript.record(event)
