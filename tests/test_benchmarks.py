@@ -344,6 +344,19 @@ def test_relay_cost_relays_each_burst_through_a_server_to_every_receiver() -> No
     assert re.fullmatch(rf"{re.escape(str(ROOT))}: \d+ ns per message .*, 1\.00x .*", line)
 
 
+def test_handshake_cost_times_each_step_of_an_accepted_handshake() -> None:
+    """`handshake_cost.py` runs websockets' handshake to a 101 and prints every step's median."""
+    command = [sys.executable, str(BENCHMARKS / "handshake_cost.py"), "--count", "50"]
+    out = subprocess.run(
+        [*command, "--warmup", "5"], capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr  # a refused handshake raises
+    header, *rows = out.stdout.splitlines()
+    assert header == "websockets' opening handshake, median of 50 (µs):"
+    assert [row.split()[0] for row in rows] == ["protocol", "parse", "accept", "respond", "whole"]
+    assert all(float(row.split()[1]) > 0 for row in rows)
+
+
 def test_bench_redis_relays_every_message_in_each_set_up() -> None:
     """`bench_redis.py` runs its three set-ups, each receiver checking every message in order."""
     require("redis-server", "bench_redis.py links two servers through Redis")
