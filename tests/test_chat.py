@@ -584,6 +584,21 @@ def test_joining_twice_is_refused_with_the_name_held(make: Maker) -> None:
     run_async(body())
 
 
+def test_text_with_nul_or_a_lone_surrogate_names_the_cid(make: Maker) -> None:
+    """bad_text carries the refused send's cid, as too_long does: its client waits for it."""
+
+    async def body() -> None:
+        async with make() as chat:
+            await chat.join(1, "alice")
+            for text in ("a\\u0000b", "\\udfff"):
+                frame = '{"type": "send", "cid": "dirty", "text": "' + text + '"}'
+                error = only_error(await chat.frame(1, frame), 1)
+                assert (error["code"], error["cid"]) == ("bad_text", "dirty")
+            assert kinds(await chat.say(1, "clean", cid="clean"), 1) == ["ack", "message"]
+
+    run_async(body())
+
+
 def test_too_long_text_names_the_cid_and_keeps_the_connection(make: Maker) -> None:
     """Text over the limit is an error carrying the cid, with no Close, and sending goes on."""
 

@@ -341,6 +341,20 @@ def test_a_send_the_server_refuses_leaves_pending_and_is_not_retried() -> None:
     alice.wait_for(lambda: not alice.client.pending and len(alice.messages) == 1, TIMEOUT)
 
 
+@pytest.mark.parametrize("dirty", ["nul \x00 inside", "half a pair \ud83d"])
+def test_a_send_refused_for_its_text_does_not_hold_back_the_next(dirty: str) -> None:
+    """Text the server refuses (NUL, a lone surrogate) is answered by cid; the next line goes."""
+    server = wslib.start(port=0)
+    alice = SyncChatClient(server.chat_url, "alice")
+    bob = SyncChatClient(server.chat_url, "bob")
+    cid = alice.send(dirty)
+    alice.send("a normal line")  # sent right behind it: it waits for the refusal's answer
+    bob.wait_for(lambda: len(bob.messages) == 1, TIMEOUT)
+    assert texts(bob.messages) == ["a normal line"]
+    assert [(e["code"], e["cid"]) for e in alice.client.errors] == [("bad_text", cid)]
+    alice.wait_for(lambda: not alice.client.pending, TIMEOUT)
+
+
 def refused(client: ChatClient) -> list[str]:
     """Return the cids of the sends the server refused with ``unavailable``, in order."""
     return [e["cid"] for e in client.errors if e.get("code") == "unavailable"]

@@ -267,6 +267,20 @@ def test_refused_cid_names_only_a_well_formed_send() -> None:
     assert refused_cid({}) is None
 
 
+def test_refused_cid_reads_a_frame_that_decode_refused_for_its_text() -> None:
+    """A send whose text holds NUL or a lone surrogate still names its cid, unless the cid does."""
+    for text in ("a\\u0000b", "\\udfff"):
+        frame = '{"type": "send", "cid": "c1", "text": "' + text + '"}'
+        with pytest.raises(BadValueError):
+            decode(frame)
+        assert refused_cid(frame) == "c1"
+    assert refused_cid('{"type": "send", "cid": "c\\u0000", "text": "hi"}') is None
+    assert refused_cid('{"type": "typing", "cid": "c1"}') is None
+    assert refused_cid("not json") is None
+    assert refused_cid("[1]") is None
+    assert refused_cid(b'{"type": "send", "cid": "c1"}') is None
+
+
 def test_new_token_is_fresh_and_url_safe() -> None:
     """Each resume token is new and fits in a URL query unescaped."""
     tokens = {new_token() for _ in range(100)}

@@ -350,16 +350,38 @@ def error_event(error: ChatError, *, cid: str | None = None) -> dict[str, object
     return event
 
 
-def refused_cid(obj: Mapping[str, object]) -> str | None:
+def refused_cid(refused: Mapping[str, object] | str | bytes) -> str | None:
     """Return the ``cid`` of a refused ``send``, so the client knows which message failed.
 
+    A client sends one message at a time and waits for its answer: an error that named no
+    send would leave it waiting. So a frame that ``decode`` refused as a whole (``bad_text``:
+    a NUL or a lone surrogate in its text) is read once more, as plain JSON, for its cid.
+
     Args:
-        obj: The decoded event that was refused (empty when it was not even JSON).
+        refused: The decoded event that was refused, or the frame itself when ``decode``
+            refused it.
     """
+    obj = refused if isinstance(refused, Mapping) else _readable(refused)
     cid = obj.get("cid")
-    if obj.get("type") == "send" and isinstance(cid, str) and 0 < len(cid) <= MAX_CID:
+    if (
+        obj.get("type") == "send"
+        and isinstance(cid, str)
+        and 0 < len(cid) <= MAX_CID
+        and _FORBIDDEN.search(cid) is None  # the error event carries it back
+    ):
         return cid
     return None
+
+
+def _readable(data: str | bytes) -> Mapping[str, object]:
+    """Return a frame's JSON object, if it is one, whatever strings it holds; else ``{}``."""
+    if isinstance(data, bytes):
+        return {}
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def new_token() -> str:

@@ -232,7 +232,7 @@ class Room:
                 return [PostRequest(conn, name, identity, event.cid, event.text, event.to)]
             return [TypingRequest(name)]
         except ChatError as error:
-            return [Send((conn,), error_event(error, cid=refused_cid(obj)))]
+            return [Send((conn,), error_event(error, cid=refused_cid(obj or data)))]
 
     def settle(self, request: Request, outcome: Outcome, message_id: str = "") -> list[Action]:
         """Return what the sender gets for the store's answer to its request.
