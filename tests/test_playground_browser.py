@@ -155,8 +155,9 @@ def test_a_link_from_elsewhere_runs_its_script_only_when_run_is_pressed(browser:
     )
     note = "This link asks to run its script at once. Read the script; press Run to run it."
     try:
+        page = viewer.page
         for forged in ("1", secrets.token_urlsafe(18)):  # the old flag; another server's key
-            page = viewer.page
+            page.goto("about:blank")  # a new document each time, not a change of fragment
             page.goto(f"{playground_url(server, script)}&run={forged}")
             expect(lines(page)).to_have_text([note])  # written where run() would have been
             assert page.evaluate("window.runs") is None
@@ -164,6 +165,7 @@ def test_a_link_from_elsewhere_runs_its_script_only_when_run_is_pressed(browser:
         page.locator("#run").click()
         expect(lines(page)).to_have_text(["run", "ws1 open"])
         assert bob.recv(TIMEOUT) == "Received message from peer: run 1"
+        page.goto("about:blank")
         page.goto(playground_url(server, script, run=True))  # as a checker's frame
         expect(lines(page)).to_have_text(["run", "ws1 open"])
         assert bob.recv(TIMEOUT) == "Received message from peer: run 1"
