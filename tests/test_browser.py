@@ -474,6 +474,10 @@ def test_leaving_a_box_keeps_its_text_and_enter_sends_it_once(browser: Any, tmp_
             learner.open(lab.url("lab/tree/focus.ipynb"))
             run_cell(page, page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first)
             bob_box = pane(page, "Bob").locator(".chat-input input")
+            expect(bob_box).to_have_attribute("aria-label", "Message from Bob")
+            expect(pane(page, "Bob").locator("button.chat-send")).to_have_attribute(
+                "aria-label", "Send message from Bob"
+            )
             bob_box.click()
             page.keyboard.type("half-typed")
             pane(page, "Alice").locator(".chat-input input").click()  # the focus leaves

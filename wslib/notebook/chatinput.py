@@ -22,7 +22,8 @@ What the front end does, in every view:
 3. Leaving the box sends nothing: the text waits there for Enter or Send.
 
 The box is an ``<input>`` inside ``.chat-input``, labelled by ``label`` for screen readers,
-and Send is ``button.chat-send``; both wear ipywidgets' own classes, so they look like its
+and Send is ``button.chat-send``, labelled "Send " and ``label`` (each pane's Send says
+whose box it sends); both wear ipywidgets' own classes, so they look like its
 ``Text`` and primary ``Button`` in JupyterLab's light and dark themes.
 """
 

@@ -36,7 +36,11 @@ function render({ model, el }) {
   }
   const stop = (event) => event.stopPropagation();
   function relabel() {
-    box.setAttribute("aria-label", model.get("label"));
+    const label = model.get("label");
+    box.setAttribute("aria-label", label);
+    // Three panes have three Send buttons: each says whose box it sends ("Send message
+    // from Bob"), starting with the word it shows.
+    send.setAttribute("aria-label", "Send " + label.charAt(0).toLowerCase() + label.slice(1));
     box.placeholder = model.get("placeholder");
   }
 
