@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from support import TIMEOUT, recv, recv_json, require, restart_port, run_async, spawn
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -42,10 +44,10 @@ def backplane(url: str, prefix: str, **options: Any) -> RedisBackplane:
 
 
 @contextlib.asynccontextmanager
-async def servers(url: str, count: int = 2) -> AsyncIterator[list[Server]]:
+async def servers(url: str, count: int = 2, **options: Any) -> AsyncIterator[list[Server]]:
     """Run ``count`` chat servers on port 0 sharing one chat in Redis; stop them all."""
     prefix = f"test{next(_prefixes)}"
-    started = [Server(port=0, backplane=backplane(url, prefix)) for _ in range(count)]
+    started = [Server(port=0, backplane=backplane(url, prefix, **options)) for _ in range(count)]
     try:
         for server in started:
             await server.start()
@@ -130,6 +132,32 @@ def test_relay_messages_reach_every_client_on_the_other_server_once_in_order(
     run_async(body())
 
 
+def test_relayed_messages_past_a_batchs_bytes_cross_in_order_and_whole(redis_url: str) -> None:
+    """3 MiB queued at once goes out in batches of at most 1 MiB: every message, in order."""
+
+    async def body() -> None:
+        async with servers(redis_url) as (a, b), connect(a.url) as sender, connect(b.url) as far:
+            texts = [f"{i:03d} " + "x" * 60_000 for i in range(52)]
+            for text in texts:  # as fast as the sender can: they queue up behind Redis
+                await sender.send(text)
+            got = [await recv(far, TIMEOUT) for _ in texts]
+            assert got == [f"Received message from peer: {text}" for text in texts]
+            assert a.backplane.dropped == 0  # type: ignore[attr-defined]
+
+    run_async(body())
+
+
+def test_only_the_chats_commands_try_again_after_a_timeout() -> None:
+    """Both clients time out after ``timeout``; a timed-out PUBLISH, which may have run, is not
+    sent again (the relay has no dedupe), where the chat's commands are."""
+    plane = RedisBackplane("redis://127.0.0.1:1/0", timeout=3.0)
+    chat, raw = (client.connection_pool.connection_kwargs for client in (plane._redis, plane._raw))
+    assert chat["socket_timeout"] == raw["socket_timeout"] == 3.0
+    assert RedisTimeoutError in chat["retry"]._supported_errors
+    assert RedisTimeoutError not in raw["retry"]._supported_errors
+    assert RedisConnectionError in raw["retry"]._supported_errors
+
+
 def test_every_chat_event_crosses_servers_once_in_each_senders_order(redis_url: str) -> None:
     """Joins, messages, typing, private messages and leaves from A reach B's clients once."""
 
@@ -143,6 +171,8 @@ def test_every_chat_event_crosses_servers_once_in_each_senders_order(redis_url: 
                 for i in range(20):
                     await alice.send(f"a{i}")
                     await carol.send(f"c{i}")
+                # A notice while sends wait their turn is skipped: typing is not kept.
+                await alice.wait_for(lambda: not alice.pending, TIMEOUT)
                 await alice.typing()
                 await alice.send("psst", to="bob")
                 for client in (alice, bob, carol):
@@ -314,7 +344,8 @@ def test_a_redis_that_hangs_is_taken_for_lost_within_its_timeout_and_loses_nothi
     require("redis-server", "the Redis backplane tests need a real Redis")
 
     async def body(redis: RedisServer) -> None:
-        async with servers(redis.url) as (a, b), chatters((a, "alice"), (b, "bob")) as (alice, bob):
+        quick = servers(redis.url, timeout=1.0)
+        async with quick as (a, b), chatters((a, "alice"), (b, "bob")) as (alice, bob):
             await alice.send("before")
             await bob.wait_for(lambda: texts(bob) == ["before"], TIMEOUT)
             redis.pause()

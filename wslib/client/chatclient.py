@@ -140,7 +140,7 @@ class ChatClient(BaseClient[Event]):
         return cid
 
     async def typing(self) -> None:
-        """Tell the others that this client is typing (skipped when sends use the pace)."""
+        """Tell the others that this client is typing (skipped while sends wait their turn)."""
         if self.joined and self.is_open and not self._unsent and self._take_token():
             await self._send_event({"type": "typing"})
 

@@ -17,9 +17,10 @@ How each part travels (the keys are listed in ``wslib.storage.redis_store``):
 - **Presence**: each server refreshes a heartbeat key; when one expires, the others free
   the names its clients held and log a ``left`` for each.
 
-When Redis goes away, or stops answering for ``timeout`` seconds (three tries of one
-command, about three seconds by default: a Redis that hangs, not only one that is gone),
-the server is *degraded*: it logs one warning, ``/healthz`` answers
+When Redis goes away, or stops answering (a Redis that hangs, not only one that is gone:
+three tries of ``timeout`` seconds for the chat's commands, about six seconds by default;
+one for a batch of relayed messages, which a second try could publish twice), the server
+is *degraded*: it logs one warning, ``/healthz`` answers
 503 ``{"status": "degraded"}``, every chat connection is closed with 1013 (a send that was
 in flight gets an ``error`` with code ``unavailable`` and its ``cid`` first) and new chat
 connections get HTTP 503. The kit's clients reconnect with backoff and, once the server
@@ -56,6 +57,7 @@ try:
     from redis.asyncio.client import PubSub
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialWithJitterBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise ImportError("the Redis backplane needs redis-py: pip install 'wslib[redis]'") from exc
@@ -72,6 +74,7 @@ DEGRADED_REASON = "chat unavailable: the server lost Redis; try again later"
 _FAILURES = (RedisError, OSError)
 _POLL = 0.25  # seconds a loop waits for Redis before it checks whether it should end
 _TRIES = 3  # tries of one command before Redis is taken for lost (quick retries between)
+_BATCH = (256, 1 << 20)  # most relayed messages, and bytes, published in one round trip
 
 
 class RedisBackplane:
@@ -88,8 +91,9 @@ class RedisBackplane:
         retry: The first and the longest delay (seconds) between reconnection attempts;
             each delay is random up to a value that doubles, so servers do not all
             come back at the same instant.
-        timeout: Seconds one try of a Redis command may take; after three, Redis is taken
-            for lost. At least four times the 0.25 s the loops block in Redis for.
+        timeout: Seconds one try of a Redis command may take; after three (or one, to
+            publish relayed messages), Redis is taken for lost. At least four times the
+            0.25 s the loops block in Redis for.
 
     Raises:
         ValueError: ``timeout`` is shorter than 1 s.
@@ -105,7 +109,7 @@ class RedisBackplane:
         ttl: float | None = None,
         maxlen: int = 1000,
         retry: tuple[float, float] = (0.1, 5.0),
-        timeout: float = 1.0,
+        timeout: float = 2.0,
     ) -> None:
         if timeout < 4 * _POLL:
             raise ValueError(f"timeout must be at least {4 * _POLL:g} s, not {timeout:g}")
@@ -119,7 +123,12 @@ class RedisBackplane:
         # Fail fast inside a command and let this class's own loop do the waiting. Without a
         # socket timeout a Redis that hangs (stopped, not gone) would hold every command,
         # and the heartbeat with them, until the kernel gives up on the connection.
-        quick = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=_TRIES - 1)
+        # The chat's commands may be sent again after a timeout: they read, refresh, or are
+        # deduplicated by cid. A PUBLISH that timed out may have run, and the relay has no
+        # dedupe: the raw client tries again only when the connection itself failed.
+        backoff = ExponentialWithJitterBackoff(base=0.01, cap=0.1)
+        quick = Retry(backoff, retries=_TRIES - 1)
+        once = Retry(backoff, retries=_TRIES - 1, supported_errors=(RedisConnectionError,))
         self._redis: Redis = Redis.from_url(
             url,
             decode_responses=True,
@@ -128,7 +137,7 @@ class RedisBackplane:
             socket_timeout=timeout,
         )
         self._raw: Redis = Redis.from_url(
-            url, retry=quick, socket_connect_timeout=2.0, socket_timeout=timeout
+            url, retry=once, socket_connect_timeout=2.0, socket_timeout=timeout
         )
         self.store = RedisStore(self._redis, prefix, maxlen=maxlen)
         self._relay_channel = f"{prefix}:relay".encode()
@@ -362,8 +371,10 @@ class RedisBackplane:
                 batch = [await asyncio.wait_for(self._outbox.get(), _POLL)]
             except TimeoutError:
                 continue
-            while not self._outbox.empty() and len(batch) < 256:
+            size = len(batch[0][1])
+            while not self._outbox.empty() and len(batch) < _BATCH[0] and size < _BATCH[1]:
                 batch.append(self._outbox.get_nowait())
+                size += len(batch[-1][1])
             try:
                 async with self._raw.pipeline(transaction=False) as pipe:
                     for channel, data in batch:
