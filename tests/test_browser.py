@@ -359,18 +359,25 @@ REGION = """region => ({
 HOSTILE = "<img src=x onerror=window.wslibPwned=1>"
 
 
-def test_a_log_is_one_live_region_that_lasts(browser: Any, tmp_path: Path) -> None:
-    """The live region marked before messages arrive is the one that holds them, as text."""
+def scratch_notebook(tmp_path: Path, name: str, cells: list[str]) -> Path:
+    """Write a notebook of ``cells`` (on the python3 kernel) as ``name`` in a new folder;
+    return the folder, for JupyterLab to open."""
     root = tmp_path / "notebooks"
     root.mkdir()
     notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(source) for source in LIVE_CELLS],
+        cells=[nbformat.v4.new_code_cell(source) for source in cells],
         metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
         },
     )
-    nbformat.write(notebook, root / "livelog.ipynb")
+    nbformat.write(notebook, root / name)
     ARTIFACTS.mkdir(exist_ok=True)
+    return root
+
+
+def test_a_log_is_one_live_region_that_lasts(browser: Any, tmp_path: Path) -> None:
+    """The live region marked before messages arrive is the one that holds them, as text."""
+    root = scratch_notebook(tmp_path, "livelog.ipynb", LIVE_CELLS)
     with JupyterLab(root, tmp_path, LAB_SETTINGS) as lab:
         learner = Learner(browser, lab)
         page = learner.page
@@ -457,16 +464,7 @@ def focused_in(page: Any, selector: str) -> bool:
 def test_leaving_a_box_keeps_its_text_and_enter_sends_it_once(browser: Any, tmp_path: Path) -> None:
     """Half-typed text stays in Bob's box, unsent, when the focus goes to Alice's box or to
     Send; Enter then sends it, once, and empties the box with the focus still in it."""
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(LIVE_CELLS[0])],
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-    )
-    nbformat.write(notebook, root / "focus.ipynb")
-    ARTIFACTS.mkdir(exist_ok=True)
+    root = scratch_notebook(tmp_path, "focus.ipynb", LIVE_CELLS[:1])
     with JupyterLab(root, tmp_path, LAB_SETTINGS) as lab:
         learner = Learner(browser, lab)
         page = learner.page
