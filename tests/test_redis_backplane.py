@@ -303,6 +303,15 @@ def test_presence_expires_when_a_server_dies(redis_url: str) -> None:
         run_async(body(url))
 
 
+async def caught_up(alice: ChatClient, bob: ChatClient) -> None:
+    """Wait until both are back and alice's "during" reached bob, after "before", once."""
+    for client in (alice, bob):
+        await client.wait_for(lambda c=client: c.joined and c.is_open, 2 * TIMEOUT)
+    await alice.wait_for(lambda: not alice.pending, TIMEOUT)
+    await bob.wait_for(lambda: texts(bob)[-1:] == ["during"], TIMEOUT)
+    assert [m["text"] for m in bob.messages] == ["before", "during"]
+
+
 def test_redis_killed_and_restarted_mid_chat_loses_nothing() -> None:
     """While Redis is down chat is refused (1013, 503); afterwards every send arrives once."""
     require("redis-server", "the Redis backplane tests need a real Redis")
@@ -322,11 +331,7 @@ def test_redis_killed_and_restarted_mid_chat_loses_nothing() -> None:
             await alice.send("during")  # not connected: it waits in pending
             assert [p["text"] for p in alice.pending.values()] == ["during"]
             redis.restart()
-            for client in (alice, bob):
-                await client.wait_for(lambda c=client: c.joined and c.is_open, 2 * TIMEOUT)
-            await alice.wait_for(lambda: not alice.pending, TIMEOUT)
-            await bob.wait_for(lambda: texts(bob)[-1:] == ["during"], TIMEOUT)
-            assert [m["text"] for m in bob.messages] == ["before", "during"]
+            await caught_up(alice, bob)
             assert [m["text"] for m in alice.messages] == ["before", "during"]
             assert (alice.history_resets, bob.history_resets) == (0, 0)
             assert (await asyncio.to_thread(health, b))[1]["status"] == "ok"
@@ -356,11 +361,7 @@ def test_a_redis_that_hangs_is_taken_for_lost_within_its_timeout_and_loses_nothi
                 await alice.send("during")  # not connected: it waits in pending
             finally:
                 redis.resume()
-            for client in (alice, bob):
-                await client.wait_for(lambda c=client: c.joined and c.is_open, 2 * TIMEOUT)
-            await alice.wait_for(lambda: not alice.pending, TIMEOUT)
-            await bob.wait_for(lambda: texts(bob)[-1:] == ["during"], TIMEOUT)
-            assert [m["text"] for m in bob.messages] == ["before", "during"]
+            await caught_up(alice, bob)
             assert (await asyncio.to_thread(health, a))[1]["status"] == "ok"
 
     with RedisServer() as redis:
