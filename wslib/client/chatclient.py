@@ -17,7 +17,7 @@ What it adds to ``Client`` (see docs/chat-protocol.md):
    stored in the order they were made. One the server refuses for now (``unavailable``:
    its database is locked or full) is sent again on the open connection after a backoff
    delay (``Backoff``, capped at its ``maximum``), before anything sent later, until it
-   is stored or the client stops.
+   is stored or the client stops. ``wslib.core.outbox`` holds these rules, with no I/O.
 3. Sends, new or retried, go out at most at ``SEND_RATE``, below the server's default
    ``chat_rate``: sixty lines typed while the server was down are not one burst that gets
    the client closed with 1008. Should a server with a lower limit close it with 1008 all
@@ -34,8 +34,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections import deque
-from collections.abc import Generator
+from collections.abc import Iterator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -43,6 +42,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..core.codes import CLOSE_POLICY_VIOLATION
 from ..core.limits import RateLimiter
+from ..core.outbox import Outbox
 from ..core.protocol import VERSION
 from .client import Backoff, BaseClient, Message, NotConnectedError, Status
 
@@ -92,19 +92,14 @@ class ChatClient(BaseClient[Event]):
         self.joined = False
         self.messages: list[Event] = []
         self.online: list[str] = []
-        self.pending: dict[str, Event] = {}
         self.errors: list[Event] = []
         self.history_resets = 0
         self.undelivered: list[Event] = []
         self._seen: set[str] = set()
-        self._limiter = RateLimiter(*SEND_RATE)
-        self._unsent: deque[str] = deque()  # cids to send on this connection, in order
+        # Which send goes out next, and when (``wslib.core.outbox``); ``pending`` is its.
+        self._outbox: Outbox[Event] = Outbox(RateLimiter(*SEND_RATE), self._refusal_delays)
+        self.pending = self._outbox.pending
         self._pacer: asyncio.Task[None] | None = None
-        self._inflight: str | None = None  # the send awaiting its ack (or error) now
-        # While the server refuses sends for now (RETRY_ERRORS): the backoff's delays and
-        # the loop time before which nothing is sent.
-        self._retries: Generator[float] | None = None
-        self._resume_at = 0.0
 
     async def send(self, message: Message, to: str | None = None) -> str:  # type: ignore[override]
         """Send a chat message (to everyone, or privately ``to`` one name); return its cid.
@@ -125,23 +120,20 @@ class ChatClient(BaseClient[Event]):
         event: Event = {"type": "send", "cid": cid, "text": message}
         if to is not None:
             event["to"] = to
-        self.pending[cid] = event
+        self._outbox.add(cid, event)
         # ``joined`` still holds while reconnecting; ``is_open`` says the link is up now.
-        if self.joined and self.is_open:
-            self._unsent.append(cid)
-            idle = self._pacer is None and self._inflight is None and len(self._unsent) == 1
-            if idle and self._take_token():
-                self._unsent.popleft()  # nothing before it, within the pace: send it now
-                self._inflight = cid
+        if self.joined and self.is_open and self._pacer is None:
+            ready, _ = self._outbox.next(asyncio.get_running_loop().time())
+            if ready is not None:  # nothing before it, within the pace: send it from here
                 with contextlib.suppress(ConnectionClosed):  # kept pending, resent later
-                    await self._send_event(event)
+                    await self._send_event(self.pending[ready])
             else:
                 self._pace()
         return cid
 
     async def typing(self) -> None:
         """Tell the others that this client is typing (skipped while sends wait their turn)."""
-        if self.joined and self.is_open and not self._unsent and self._take_token():
+        if self.joined and self.is_open and not self._outbox.waiting and self._take_token():
             await self._send_event({"type": "typing"})
 
     async def on_open(self, connection: ClientConnection) -> None:
@@ -163,16 +155,14 @@ class ChatClient(BaseClient[Event]):
         elif kind == "message":
             self._record(event)
         elif kind == "ack":
-            self._answered(text(event, "cid"), stored=True)
+            self._answered(event, stored=True)
         elif kind == "joined":  # presence comes as deltas; the whole list only on welcome
             self.online = sorted({*self.online, text(event, "name") or ""})
         elif kind == "left":
             self.online = [name for name in self.online if name != text(event, "name")]
         elif kind == "error":
             self.errors.append(event)
-            self._answered(
-                text(event, "cid"), stored=False, retry=event.get("code") in RETRY_ERRORS
-            )
+            self._answered(event, stored=False, retry=event.get("code") in RETRY_ERRORS)
         self.emit(event)
 
     def _welcome(self, event: Event) -> None:
@@ -189,8 +179,7 @@ class ChatClient(BaseClient[Event]):
         if self._pacer is not None:  # still busy with the connection that was lost
             self._pacer.cancel()
             self._pacer = None
-        self._inflight, self._retries, self._resume_at = None, None, 0.0
-        self._unsent = deque(self.pending)  # retried in the order they were sent, paced
+        self._outbox.restart()  # what is pending goes again, in the order it was sent, paced
         self._pace()
 
     def _record(self, message: Event) -> None:
@@ -203,62 +192,36 @@ class ChatClient(BaseClient[Event]):
                 self.last_id = message_id
         self.messages.append(message)
 
-    def _answered(self, cid: str | None, *, stored: bool, retry: bool = False) -> None:
-        """Settle a send the server answered, and let the next one go.
-
-        Args:
-            cid: The send's client message id (``None``: the answer names no send).
-            stored: The server acknowledged it.
-            retry: The server refused it for now: send it again after a backoff delay,
-                before anything sent later.
-        """
+    def _answered(self, event: Event, *, stored: bool, retry: bool = False) -> None:
+        """Settle the send an ``ack`` or ``error`` answers, and let the next one go."""
+        cid = text(event, "cid")
         if cid is None:
-            return
-        if not retry:
-            # Stored, or refused for good (too long, bad text, no such user): retrying it
-            # would only be refused again.
-            self.pending.pop(cid, None)
-        if cid != self._inflight:
-            return
-        self._inflight = None
-        if stored:
-            self._retries, self._resume_at = None, 0.0  # the store takes sends again
-        elif retry and cid in self.pending:
-            self._unsent.appendleft(cid)  # everything in ``_unsent`` was sent after it
-            if self._retries is None:
-                self._retries = (self.backoff or Backoff()).delays()
-            self._resume_at = asyncio.get_running_loop().time() + next(self._retries)
+            return  # the answer names no send
+        self._outbox.answered(cid, asyncio.get_running_loop().time(), stored=stored, retry=retry)
         self._pace()
 
+    def _refusal_delays(self) -> Iterator[float]:
+        return (self.backoff or Backoff()).delays()
+
     def _take_token(self) -> bool:
-        return self._limiter.allow(asyncio.get_running_loop().time())
+        return self._outbox.limiter.allow(asyncio.get_running_loop().time())
 
     def _pace(self) -> None:
-        """Make sure a task sends what waits in ``_unsent``, one at a time, at ``SEND_RATE``."""
-        if self._pacer is None and self._unsent and self._connection is not None:
+        """Make sure a task sends what the outbox holds, one at a time, at ``SEND_RATE``."""
+        if self._pacer is None and self._outbox.waiting and self._connection is not None:
             self._pacer = asyncio.get_running_loop().create_task(self._drain(self._connection))
 
     async def _drain(self, connection: ClientConnection) -> None:
         loop = asyncio.get_running_loop()
         try:
-            # One send at a time: the next goes once this one is answered (``_answered``
-            # calls ``_pace`` again), so none can overtake one the server refused for now.
-            while self._unsent and self._connection is connection and self.joined:
-                if self._inflight is not None:
-                    break
-                cid = self._unsent[0]
-                event = self.pending.get(cid)
-                if event is None:  # acknowledged or refused meanwhile
-                    self._unsent.popleft()
-                    continue
-                delay = max(self._resume_at - loop.time(), self._limiter.wait(loop.time()))
-                if delay > 0:
-                    await asyncio.sleep(delay)  # pacing sends: waiting for time is the point
-                    continue
-                self._limiter.allow(loop.time())
-                self._unsent.popleft()
-                self._inflight = cid
-                await connection.send(json.dumps(event))
+            while self._connection is connection and self.joined:
+                cid, wait = self._outbox.next(loop.time())
+                if cid is not None:
+                    await connection.send(json.dumps(self.pending[cid]))
+                elif wait > 0:
+                    await asyncio.sleep(wait)  # pacing sends: waiting for time is the point
+                else:
+                    break  # nothing to send, or one in flight: its answer paces again
         except ConnectionClosed:
             pass  # what is left goes out after the next welcome
         finally:
@@ -269,8 +232,8 @@ class ChatClient(BaseClient[Event]):
         if code == CLOSE_POLICY_VIOLATION and reason == RATE_CLOSE_REASON:
             # This client went too fast for this server: slow down and carry on, rather
             # than drop what it still holds.
-            rate, burst = self._limiter.rate / 2, max(1.0, self._limiter.burst / 2)
-            self._limiter = RateLimiter(rate, burst)
+            limiter = self._outbox.limiter
+            self._outbox.limiter = RateLimiter(limiter.rate / 2, max(1.0, limiter.burst / 2))
             return not self._stopping
         return super()._reconnects(code, reason)
 
