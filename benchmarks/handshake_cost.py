@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
-#: The opening request ``node/wire.js`` sends for each connection, as bytes on the wire.
-REQUEST = (
-    b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-)
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wslib.teaching.handshake import upgrade_request  # noqa: E402
+
+#: The opening request, with the headers ``node/wire.js`` sends for each connection.
+REQUEST = upgrade_request("127.0.0.1:8080")
 
 STEPS = ("protocol", "parse", "accept", "respond")
 
