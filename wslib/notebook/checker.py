@@ -13,7 +13,6 @@ Usage in a notebook::
 from __future__ import annotations
 
 import html
-from typing import Protocol
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
@@ -22,17 +21,9 @@ from ..teaching.exercises import Report
 from ..teaching.pagecheck import ReconnectTiming, ReconnectTrial, driver
 from .loader import frame_html
 from .panes import View
-from .playground import FRAME_CLASS, playground_url
+from .playground import FRAME_CLASS, Served, playground_url
 
 __all__ = ["PageCheck", "check_reconnect"]
-
-
-class _Served(Protocol):
-    @property
-    def http_url(self) -> str: ...
-
-    @property
-    def run_key(self) -> str: ...
 
 
 def _lines_html(lines: list[str]) -> str:
@@ -57,7 +48,7 @@ class PageCheck(View):
 
     def __init__(
         self,
-        server: _Served,
+        server: Served,
         script: str,
         *,
         timing: ReconnectTiming | None = None,
@@ -111,7 +102,7 @@ class PageCheck(View):
         return f"PageCheck(port={self.trial.port}): the frame runs your script; the verdict follows"
 
 
-def check_reconnect(server: _Served, script: str, *, proxy: str | bool | None = None) -> PageCheck:
+def check_reconnect(server: Served, script: str, *, proxy: str | bool | None = None) -> PageCheck:
     """Run ``script`` in a playground against a server that restarts; show what holds.
 
     Args:

@@ -30,13 +30,15 @@ from urllib.parse import quote, urlencode
 from .loader import frame_html
 from .page import page_url
 
-__all__ = ["FRAME_CLASS", "Playground", "playground_url"]
+__all__ = ["FRAME_CLASS", "Playground", "Served", "playground_url"]
 
 #: The class of every playground frame's element in the notebook (tests find them by it).
 FRAME_CLASS = "wslib-playground"
 
 
-class _Served(Protocol):
+class Served(Protocol):
+    """A server whose playground a frame shows: the page's address and its run key."""
+
     @property
     def http_url(self) -> str: ...
 
@@ -45,7 +47,7 @@ class _Served(Protocol):
 
 
 def playground_url(
-    server: _Served,
+    server: Served,
     script: str = "",
     *,
     title: str | None = None,
@@ -97,7 +99,7 @@ class Playground:
 
     def __init__(
         self,
-        server: _Served,
+        server: Served,
         script: str,
         *,
         title: str = "WebSocket playground",
