@@ -184,6 +184,9 @@ def test_each_line_carries_chat_line_and_its_kind_as_css_classes() -> None:
     """Each line carries chat-line and chat-<kind>, so a page or a test can find it."""
     pane = ChatPane("ws://127.0.0.1:9/", "Dora", reconnect=False, wait=False)
     try:
+        # Nothing listens on port 9: its "closed" line must come before the three added
+        # here, not among them (it once did, on a busy machine).
+        pane.wait_for(lambda: pane.transcript.find("closed", "system") is not None, TIMEOUT)
         for kind, text in (("local", "a"), ("peer", "b"), ("error", "<c>\x1b[2J")):
             pane.transcript.add(kind, text)
         pane.wait_for(lambda: pane.transcript.find("<c>") is not None, TIMEOUT)
